@@ -1,0 +1,70 @@
+# Entry points. `make lab` is the main job, `make test` the whole test suite;
+# both install what they need on a fresh Debian 12 machine (run as root).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV        := $(CURDIR)/.venv
+BIN         := $(VENV)/bin
+BUILD       := $(CURDIR)/.build
+COLLECTIONS := $(BUILD)/collections
+INSTALLED   := $(COLLECTIONS)/ansible_collections/selfhost/langgraph
+SITE_PACKAGES = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+
+# Our collection as installed from this checkout first, then the collections
+# the `ansible` package from PyPI bundles (community.docker, ansible.posix, ...).
+export ANSIBLE_COLLECTIONS_PATH = $(COLLECTIONS):$(SITE_PACKAGES)
+export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH = false
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+COLLECTION_SOURCES := galaxy.yml meta/runtime.yml README.md $(shell find plugins roles playbooks tests/sanity changelogs -type f 2>/dev/null)
+
+.PHONY: help venv collection lab lab-down lab-clean test test-sanity test-lint test-unit test-lab test-molecule
+
+help:
+	@echo "make lab        bring up the local lab fleet and run playbooks/site.yml on it"
+	@echo "make lab-down   remove every container, network, volume and key the lab made"
+	@echo "make test       the whole test suite (sanity, lint, unit, lab, molecule)"
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Build the collection tarball from this checkout and install it (never from a network source).
+collection: $(INSTALLED)/MANIFEST.json
+$(INSTALLED)/MANIFEST.json: $(VENV)/.installed $(COLLECTION_SOURCES)
+	mkdir -p $(BUILD)/dist $(COLLECTIONS)
+	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)/dist . >/dev/null
+	$(BIN)/ansible-galaxy collection install --force --no-deps -p $(COLLECTIONS) \
+	  $(BUILD)/dist/selfhost-langgraph-$$(sed -n 's/^version: //p' galaxy.yml).tar.gz >/dev/null
+	@echo "installed selfhost.langgraph into $(COLLECTIONS)"
+
+lab: collection
+	lab/up.sh
+
+lab-down: venv
+	lab/down.sh
+
+lab-clean: lab-down
+	lab/down.sh --images
+
+test: test-sanity test-lint test-unit test-lab test-molecule
+
+test-sanity: collection
+	cd $(INSTALLED) && $(BIN)/ansible-test sanity --venv --python 3.11 --color no
+
+test-lint: venv
+	$(BIN)/ansible-lint --profile production --offline
+
+test-unit: collection
+	$(BIN)/pytest -q tests/unit
+
+test-lab: collection
+	lab/up.sh
+	$(BIN)/pytest -q tests/lab
+
+test-molecule: collection
+	tests/run-molecule.sh
