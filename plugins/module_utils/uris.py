@@ -1,0 +1,55 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.langgraph contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""DATABASE_URI and REDIS_URI, built in this one place.
+
+Every character of a password is percent-encoded (also letters and digits,
+which RFC 3986 allows), so the URI is correct for any password and never
+holds the password as a readable substring.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+try:
+    from urllib.parse import quote
+except ImportError:  # pragma: no cover - Python 2 is not supported by these modules
+    from urllib import quote  # type: ignore
+
+MASK = '********'
+SSLMODES = ('disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full')
+
+
+def encode_password(password):
+    """Percent-encode every UTF-8 byte of password."""
+    return ''.join('%%%02X' % b for b in bytearray(password.encode('utf-8')))
+
+
+def _host(host):
+    if ':' in host and not host.startswith('['):
+        return '[%s]' % host  # IPv6 literal
+    return host
+
+
+def database_uri(user, password, host, port, database, sslmode=None, mask=False):
+    """postgresql://user:pw@host:port/database[?sslmode=...]"""
+    if sslmode is not None and sslmode not in SSLMODES:
+        raise ValueError('sslmode must be one of %s' % ', '.join(SSLMODES))
+    secret = MASK if mask else encode_password(password)
+    uri = 'postgresql://%s:%s@%s:%d/%s' % (
+        quote(user, safe=''), secret, _host(host), int(port), quote(database, safe=''))
+    if sslmode:
+        uri += '?sslmode=' + sslmode
+    return uri
+
+
+def redis_uri(password, host, port, db, tls=False, username=None, mask=False):
+    """redis://[user]:pw@host:port/N, rediss:// when tls."""
+    scheme = 'rediss' if tls else 'redis'
+    userinfo = ''
+    if password is not None and password != '':
+        secret = MASK if mask else encode_password(password)
+        userinfo = '%s:%s@' % (quote(username, safe='') if username else '', secret)
+    elif username:
+        userinfo = '%s@' % quote(username, safe='')
+    return '%s://%s%s:%d/%d' % (scheme, userinfo, _host(host), int(port), int(db))

@@ -1,0 +1,166 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.langgraph contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: control_db
+short_description: Create and migrate the selfhost.langgraph control database
+version_added: 0.1.0
+description:
+  - Ensures that the control database exists (owned by O(login_user), C(CONNECT) revoked from C(PUBLIC))
+    and brings its schema to the latest version this collection knows.
+  - The schema is a versioned list of migrations. Each is applied once, in one transaction, under an
+    advisory lock, so parallel jobs migrate one after the other; the version is kept in table C(schema_version).
+  - Tables are C(deployments), C(redis_allocations) (unique per instance and number, and per instance and
+    deployment), C(revisions), C(deploy_locks) and C(scale_events).
+  - Run it on the Postgres host (the first host of group C(langgraph_postgres)).
+author:
+  - selfhost.langgraph maintainers
+requirements:
+  - psycopg2 (Debian package C(python3-psycopg2)) on the host where the module runs
+attributes:
+  check_mode:
+    support: full
+    description: Reports the migrations that would be applied and whether the database would be created.
+  diff_mode:
+    support: full
+    description: Shows the schema version before and after.
+  idempotent:
+    support: full
+    description: A second run applies nothing and reports no change.
+options:
+  create_database:
+    description:
+      - Create the control database when it does not exist. O(login_user) needs C(CREATEDB) for that.
+    type: bool
+    default: true
+  login_host:
+    description: Host of the Postgres server.
+    type: str
+    default: localhost
+  login_port:
+    description: Port of the Postgres server.
+    type: int
+    default: 5432
+  login_user:
+    description: Admin role the module connects as (C(postgres_admin_user)).
+    type: str
+    default: langgraph_admin
+  login_password:
+    description: Password of O(login_user) (C(postgres_admin_password), keep it in Ansible Vault).
+    type: str
+  maintenance_db:
+    description: Database to connect to when the control database does not exist yet.
+    type: str
+    default: postgres
+  control_database:
+    description: Name of the control database (C(postgres_control_database)).
+    type: str
+    default: langgraph_control
+  ssl_mode:
+    description: libpq C(sslmode) of the admin connection.
+    type: str
+    default: prefer
+    choices: [disable, allow, prefer, require, verify-ca, verify-full]
+  ca_cert:
+    description: CA certificate file that verifies the server (for O(ssl_mode=verify-ca) and O(ssl_mode=verify-full)).
+    type: path
+  connect_timeout:
+    description: Seconds to wait for a connection.
+    type: int
+    default: 10
+'''
+
+EXAMPLES = r'''
+- name: Migrate the control database
+  selfhost.langgraph.control_db:
+    login_host: 127.0.0.1
+    login_password: "{{ postgres_admin_password }}"
+  delegate_to: "{{ groups['langgraph_postgres'][0] }}"
+  run_once: true
+
+- name: Show which migrations are pending, changing nothing
+  selfhost.langgraph.control_db:
+    login_password: "{{ postgres_admin_password }}"
+  check_mode: true
+  register: __pending
+'''
+
+RETURN = r'''
+version:
+  description: Schema version after the run (in check mode, the version the run would reach).
+  returned: always
+  type: int
+  sample: 2
+previous_version:
+  description: Schema version before the run (0 when the database had no schema).
+  returned: always
+  type: int
+  sample: 1
+latest_version:
+  description: Latest schema version this collection knows.
+  returned: always
+  type: int
+  sample: 2
+applied:
+  description: Migrations applied (in check mode, the ones pending).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    version:
+      description: Version the migration brings the schema to.
+      type: int
+    description:
+      description: What the migration adds.
+      type: str
+  sample: [{"version": 2, "description": "revisions, deploy locks and scale events"}]
+database_created:
+  description: Whether the control database was (in check mode, would be) created.
+  returned: always
+  type: bool
+  sample: false
+database:
+  description: Name of the control database.
+  returned: always
+  type: str
+  sample: langgraph_control
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils.connection import (
+    check_libraries,
+    postgres_common_argument_spec,
+    postgres_connect,
+)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.control_schema import ensure_control_database
+from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
+
+
+def main():
+    argument_spec = postgres_common_argument_spec()
+    argument_spec.update(create_database=dict(type='bool', default=True))
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    check_libraries(module)
+    params = module.params
+    try:
+        result = ensure_control_database(params, postgres_connect, module.check_mode,
+                                         create=params['create_database'])
+    except StoreError as e:
+        module.fail_json(msg=str(e))
+    changed = result['database_created'] or bool(result['applied'])
+    module.exit_json(
+        changed=changed,
+        diff=dict(before={'schema_version': result['previous_version']},
+                  after={'schema_version': result['version']}),
+        **result)
+
+
+if __name__ == '__main__':
+    main()
