@@ -61,7 +61,9 @@ chroot "$rootfs" systemctl mask getty@tty1.service systemd-udevd.service \
 chroot "$rootfs" useradd --create-home --shell /bin/bash ansible
 echo 'ansible ALL=(ALL) NOPASSWD:ALL' >"$rootfs/etc/sudoers.d/ansible"
 chmod 0440 "$rootfs/etc/sudoers.d/ansible"
-rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+# Package lists as a fresh real host has them, so roles can install at once.
+chroot "$rootfs" apt-get update -qq
+rm -rf "$rootfs"/var/cache/apt/archives/*.deb
 
 tar -C "$rootfs" -c . | docker import \
   --change 'ENV container=docker' \

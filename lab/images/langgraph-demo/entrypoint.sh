@@ -1,0 +1,31 @@
+#!/bin/sh
+# The demo server's entry point: the contract of the langchain/langgraph-api
+# image (port 8000, DATABASE_URI or POSTGRES_URI, REDIS_URI, /ok, /metrics).
+#   (no argument) or serve   run the API server (uvicorn as PID 1: it handles SIGTERM)
+#   migrate                  migrate the database once and exit 0 (see migrate.py)
+#   anything else            run it as a command (a shell, say)
+set -eu
+
+# The runtime reads DATABASE_URI; the official image also accepts POSTGRES_URI.
+if [ -z "${DATABASE_URI:-}" ] && [ -n "${POSTGRES_URI:-}" ]; then
+  DATABASE_URI=$POSTGRES_URI
+  export DATABASE_URI
+fi
+
+case "${1:-serve}" in
+  serve)
+    # In-flight requests get BG_JOB_SHUTDOWN_GRACE_PERIOD_SECS to finish after
+    # SIGTERM; the server then stops its queue (running background runs go
+    # back to pending for another replica) and exits.
+    exec python -m uvicorn langgraph_api.server:app \
+      --host 0.0.0.0 --port "${PORT:-8000}" \
+      --log-config "$LOG_CONFIG" --no-access-log \
+      --timeout-graceful-shutdown "${BG_JOB_SHUTDOWN_GRACE_PERIOD_SECS:-180}"
+    ;;
+  migrate)
+    exec python /app/migrate.py
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac

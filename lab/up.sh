@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make lab`: brings up the lab fleet and runs playbooks/site.yml on it.
+# Idempotent: a second run changes nothing and says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source lab/env.sh
+
+changes=0
+note() { echo "$1"; [[ "$1" == changed:* ]] && changes=$((changes + 1)) || true; }
+
+while read -r line; do note "$line"; done < <(lab/prerequisites.sh)
+while read -r line; do note "$line"; done < <(lab/build-base-image.sh)
+lab/check-ports.sh
+
+# Runs a playbook, shows its output and counts the tasks it changed.
+run_playbook() {
+  local log
+  log=$(mktemp)
+  ansible-playbook "$@" | tee "$log"
+  local changed
+  changed=$(sed -n 's/.*changed=\([0-9]*\).*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+  rm -f "$log"
+  changes=$((changes + changed))
+}
+run_playbook lab/up.yml
+run_playbook -i lab/inventory playbooks/site.yml
+
+echo
+if ((changes == 0)); then
+  echo "lab is up: nothing changed"
+else
+  echo "lab is up: $changes change(s) made"
+fi
+echo "inventory: lab/inventory (try: source lab/env.sh; ansible all -m ping)"
