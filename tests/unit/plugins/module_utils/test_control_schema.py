@@ -1,0 +1,62 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils.control_schema import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    Migration,
+    check_migrations,
+    plan_migrations,
+)
+
+M = [Migration(1, 'one', ['SELECT 1']), Migration(2, 'two', ['SELECT 2']), Migration(3, 'three', ['SELECT 3'])]
+
+
+@pytest.mark.parametrize('current, target, expected', [
+    (0, None, [1, 2, 3]),
+    (1, None, [2, 3]),
+    (2, None, [3]),
+    (3, None, []),
+    (0, 1, [1]),
+    (0, 2, [1, 2]),
+    (1, 2, [2]),
+    (2, 1, []),  # never downgrades
+    (0, 0, []),
+])
+def test_plan(current, target, expected):
+    assert [m.version for m in plan_migrations(current, M, target)] == expected
+
+
+@pytest.mark.parametrize('current, target, message', [
+    (4, None, 'newer than this collection knows'),
+    (0, 4, 'newer than the latest known'),
+])
+def test_plan_refuses(current, target, message):
+    with pytest.raises(ValueError, match=message):
+        plan_migrations(current, M, target)
+
+
+@pytest.mark.parametrize('migrations', [
+    [Migration(2, 'gap', [])],
+    [Migration(1, 'a', []), Migration(1, 'dup', [])],
+    [Migration(1, 'a', []), Migration(3, 'gap', [])],
+])
+def test_versions_must_be_consecutive(migrations):
+    with pytest.raises(ValueError):
+        check_migrations(migrations)
+
+
+def test_released_migrations():
+    check_migrations()
+    assert LATEST_VERSION == MIGRATIONS[-1].version >= 2
+    sql = ' '.join(s for m in MIGRATIONS for s in m.statements)
+    for table in ('deployments', 'redis_allocations', 'revisions', 'deploy_locks', 'scale_events'):
+        assert 'CREATE TABLE %s (' % table in sql
+    assert 'UNIQUE (redis_instance, db_number)' in sql
+    assert 'UNIQUE (redis_instance, deployment)' in sql
+    assert 'CHECK (db_number >= 1)' in sql  # database 0 can never be recorded

@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import (
+    database_uri,
+    encode_password,
+    redis_uri,
+)
+
+PASSWORDS = [
+    'simple',
+    'p@ss',
+    'p:ss',
+    'p/ss',
+    'p%ss',
+    'p#ss',
+    'p?ss',
+    'p&ss',
+    'p ss+',
+    '@:/%#?&',
+    'lab-admin-Pw:/@%#?&',
+    'p\u00e4ssw\u00f6rt\u00df',
+    '\u5bc6\u7801\U0001f511',
+    "quote'\"back\\slash",
+    '%41',  # already looks encoded
+]
+
+
+@pytest.mark.parametrize('password', PASSWORDS)
+def test_database_uri_round_trips(password):
+    uri = database_uri('lg_bot', password, '10.0.0.5', 5432, 'lg_bot')
+    parts = urlsplit(uri)
+    assert parts.scheme == 'postgresql'
+    assert parts.hostname == '10.0.0.5'
+    assert parts.port == 5432
+    assert parts.path == '/lg_bot'
+    assert parts.username == 'lg_bot'
+    assert unquote(parts.password) == password
+    assert password not in uri  # every character is encoded
+
+
+@pytest.mark.parametrize('password', PASSWORDS)
+@pytest.mark.parametrize('tls, scheme', [(False, 'redis'), (True, 'rediss')])
+def test_redis_uri_round_trips(password, tls, scheme):
+    uri = redis_uri(password, 'redis1', 6379, 7, tls=tls)
+    parts = urlsplit(uri)
+    assert parts.scheme == scheme
+    assert parts.hostname == 'redis1'
+    assert parts.port == 6379
+    assert parts.path == '/7'
+    assert unquote(parts.password) == password
+    assert password not in uri
+
+
+@pytest.mark.parametrize('kwargs, expected', [
+    (dict(sslmode=None), 'postgresql://lg_x:%61%62@h:5432/lg_x'),
+    (dict(sslmode='require'), 'postgresql://lg_x:%61%62@h:5432/lg_x?sslmode=require'),
+    (dict(sslmode='verify-full'), 'postgresql://lg_x:%61%62@h:5432/lg_x?sslmode=verify-full'),
+    (dict(mask=True), 'postgresql://lg_x:********@h:5432/lg_x'),
+    (dict(host='::1'), 'postgresql://lg_x:%61%62@[::1]:5432/lg_x'),
+])
+def test_database_uri_shapes(kwargs, expected):
+    args = dict(user='lg_x', password='ab', host='h', port=5432, database='lg_x')
+    args.update(kwargs)
+    assert database_uri(**args) == expected
+
+
+def test_database_uri_rejects_unknown_sslmode():
+    with pytest.raises(ValueError):
+        database_uri('u', 'p', 'h', 5432, 'd', sslmode='on')
+
+
+@pytest.mark.parametrize('kwargs, expected', [
+    (dict(), 'redis://:%61%62@h:6379/3'),
+    (dict(tls=True), 'rediss://:%61%62@h:6379/3'),
+    (dict(username='app'), 'redis://app:%61%62@h:6379/3'),
+    (dict(mask=True), 'redis://:********@h:6379/3'),
+    (dict(password=None), 'redis://h:6379/3'),
+    (dict(password=''), 'redis://h:6379/3'),
+])
+def test_redis_uri_shapes(kwargs, expected):
+    args = dict(password='ab', host='h', port=6379, db=3)
+    args.update(kwargs)
+    assert redis_uri(**args) == expected
+
+
+@pytest.mark.parametrize('password, encoded', [
+    ('a', '%61'),
+    ('@', '%40'),
+    ('\u00e4', '%C3%A4'),
+])
+def test_encode_password(password, encoded):
+    assert encode_password(password) == encoded
+
+
+def test_libraries_accept_the_uris():
+    psycopg2 = pytest.importorskip('psycopg2.extensions')
+    redis = pytest.importorskip('redis')
+    password = 'lab-admin-Pw:/@%#?&\u00e4'
+    dsn = psycopg2.parse_dsn(database_uri('lg_x', password, 'h', 5432, 'lg_x', 'require'))
+    assert dsn['password'] == password and dsn['sslmode'] == 'require' and dsn['user'] == 'lg_x'
+    pool = redis.ConnectionPool.from_url(redis_uri(password, 'h', 6379, 5, tls=True))
+    kwargs = pool.connection_kwargs
+    assert kwargs['password'] == password and kwargs['db'] == 5 and kwargs['host'] == 'h'
