@@ -4,6 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source lab/env.sh
+export PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 NO_COLOR=1
 
 scenarios=("$@")
 if ((${#scenarios[@]} == 0)); then
@@ -25,6 +26,8 @@ for scenario in "${scenarios[@]}"; do
     echo "molecule scenario $scenario FAILED after $((SECONDS - start)) s"
     failed+=("$scenario")
   fi
+  # Named volumes outlive `molecule destroy`; scenarios name theirs mol-<scenario>-*.
+  docker volume ls -q --filter "name=^mol-$scenario-" | xargs -r docker volume rm >/dev/null
 done
 passed=$((${#scenarios[@]} - ${#failed[@]}))
 echo "molecule: $passed passed, ${#failed[@]} failed"
