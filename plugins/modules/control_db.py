@@ -20,7 +20,7 @@ description:
     deployment), C(revisions), C(deploy_locks) and C(scale_events).
   - Run it on the Postgres host (the first host of group C(langgraph_postgres)).
 author:
-  - selfhost.langgraph maintainers
+  - selfhost.langgraph maintainers (@selfhost)
 requirements:
   - psycopg2 (Debian package C(python3-psycopg2)) on the host where the module runs
 attributes:

@@ -30,7 +30,7 @@ description:
     member of the deployment role, which it needs to create the database owned by it, drop it and
     terminate its connections.
 author:
-  - selfhost.langgraph maintainers
+  - selfhost.langgraph maintainers (@selfhost)
 requirements:
   - psycopg2 (Debian package C(python3-psycopg2)) on the host where the module runs
 attributes:
@@ -239,15 +239,25 @@ def run(module):
         password_ok = True
         if p['state'] == 'present' and before['role_exists'] and p['update_password'] == 'always':
             login_db = pg if before['database_exists'] else p['maintenance_db']
-            password_ok = postgres_store.check_password(
-                cur, before, pg, p['password'],
-                lambda: postgres_try_login(p['login_host'], p['login_port'], pg, p['password'],
-                                           login_db, p['ssl_mode'], p['connect_timeout']))
+
+            def try_login():
+                # First where the server connects (pg_hba.conf admits deployment roles from the
+                # app network), then where the admin does.
+                result = None
+                for host, port, sslmode in ((uri_host, uri_port, p['uri_sslmode'] or 'prefer'),
+                                            (p['login_host'], p['login_port'], p['ssl_mode'])):
+                    result = postgres_try_login(host, port, pg, p['password'], login_db, sslmode,
+                                                p['connect_timeout'])
+                    if result is not None:
+                        break
+                return result
+            password_ok = postgres_store.check_password(cur, before, pg, p['password'], try_login)
             if password_ok is None:
-                module.warn('could not verify the current password of role %s (pg_hba.conf lets '
-                            'this host not log in as it, and %s is no superuser), so it was set '
-                            'again; allow the login or use update_password=on_create for quiet, '
-                            'idempotent runs' % (pg, before['admin']))
+                module.warn('could not verify the current password of role %s: pg_hba.conf does not '
+                            'let it log in from this host at %s:%s or %s:%s, and %s is no superuser; '
+                            'so the password is set again. Allow that login, or use '
+                            'update_password=on_create, for runs that change nothing'
+                            % (pg, uri_host, uri_port, p['login_host'], p['login_port'], before['admin']))
         actions = postgres_store.plan_postgres(before, p['state'], pg, password_ok)
         queries = []
         if actions and not module.check_mode:

@@ -26,7 +26,7 @@ description:
     when the task sets C(no_log=true).
   - Runs on the Postgres host (it needs the control database), which reaches Redis over the network.
 author:
-  - selfhost.langgraph maintainers
+  - selfhost.langgraph maintainers (@selfhost)
 requirements:
   - psycopg2 (Debian package C(python3-psycopg2)) and redis-py (C(python3-redis)) where the module runs
 attributes:

@@ -39,7 +39,6 @@ def test_password_matches(password, user, verifier, expected):
     assert password_matches(password, user, verifier) is expected
 
 
-
 def test_verifier_has_postgres_shape():
     import base64
     salt = base64.b64decode('5SRhLcY+CY8U1S7m/afS4w==')
