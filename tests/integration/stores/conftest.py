@@ -138,16 +138,20 @@ class Target(object):
         os.unlink(result_path)
         return result, output
 
-    def module(self, module, args, check=False, no_log=False, verbosity=0):
+    def module_output(self, module, args, check=False, no_log=False, verbosity=0):
         """Run a module; returns (result dict, whole output)."""
         return self.finish(self.start_module(module, args, check, no_log, verbosity))
+
+    def module(self, module, args, check=False, no_log=False):
+        """Run a module; returns its result."""
+        return self.module_output(module, args, check, no_log)[0]
 
     def playbook(self, playbook, verbosity=0, extra=(), inventory=None):
         cmd = self.playbook_command(playbook, verbosity, extra)
         if inventory:
             cmd[2] = inventory
         proc = subprocess.run(cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=600)
+                              timeout=600, check=False)
         return proc.returncode, proc.stdout.decode('utf-8', 'replace')
 
     # --- looking at the servers directly --------------------------------------------------
@@ -211,7 +215,7 @@ def _local_postgres(port):
         conf = '/etc/postgresql/15/itest/conf.d/itest.conf'
         with open(conf, 'w') as f:
             f.write("listen_addresses = '127.0.0.1'\nport = %d\n" % port)
-    status = subprocess.run(['pg_ctlcluster', '15', 'itest', 'status'], stdout=subprocess.DEVNULL)
+    status = subprocess.run(['pg_ctlcluster', '15', 'itest', 'status'], stdout=subprocess.DEVNULL, check=False)
     if status.returncode != 0:
         subprocess.check_call(['pg_ctlcluster', '15', 'itest', 'start'])
         started = True
@@ -244,7 +248,7 @@ class LocalRedis(object):
             '--requirepass', REDIS_PASSWORD_LOCAL, '--databases', '64', '--save', '',
             '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', self.pidfile,
             '--logfile', os.path.join(self.workdir, 'redis.log'), '--dir', self.workdir])
-        for _ in range(50):
+        for _attempt in range(50):
             if self.running():
                 self.started = True
                 return
@@ -257,7 +261,7 @@ class LocalRedis(object):
         with open(self.pidfile) as f:
             pid = int(f.read().strip())
         os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
+        for _attempt in range(100):
             try:
                 os.kill(pid, 0)
             except OSError:
@@ -315,7 +319,7 @@ def _lab_target():
         subprocess.run(['ansible', '-i', LAB_INVENTORY, redis_name, '-b', '-m', 'ansible.builtin.systemd_service',
                         '-a', 'name=redis-server state=restarted'], env=env, check=True,
                        stdout=subprocess.DEVNULL)
-        for _ in range(100):
+        for _attempt in range(100):
             try:
                 redis.Redis(host=rd['langgraph_private_address'], port=group_vars.get('redis_port', 6379),
                             password=group_vars['redis_password'], socket_connect_timeout=2).ping()

@@ -53,10 +53,10 @@ def allocation(target, name, instance=None):
 # --- control database ---------------------------------------------------------------------------
 
 def test_control_db_is_migrated_and_idempotent(target):
-    result, _ = target.module('control_db', target.pg_args())
+    result = target.module('control_db', target.pg_args())
     assert not result['changed'] and result['applied'] == []
     assert result['version'] == result['latest_version'] >= 2
-    checked, _ = target.module('control_db', target.pg_args(), check=True)
+    checked = target.module('control_db', target.pg_args(), check=True)
     assert not checked['changed']
     tables = {r[0] for r in target.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     assert {'schema_version', 'deployments', 'redis_allocations', 'revisions', 'deploy_locks',
@@ -86,7 +86,7 @@ def test_same_deployment_from_parallel_jobs_gets_one_number(target, names):
     assert not [r.get('msg') for r in results if r.get('failed')]
     assert len({r['db'] for r in results}) == 1
     assert sum(1 for r in results if r['changed']) == 1  # one allocated, seven found it
-    again, _ = target.module('deployment_redis', redis_args(target, name))
+    again = target.module('deployment_redis', redis_args(target, name))
     assert not again['changed'] and again['db'] == results[0]['db']
 
 
@@ -95,7 +95,7 @@ def test_exhaustion_is_a_clear_error(target, names):
     # control database, so no real deployment's database is touched. The first
     # allocation takes 1, the fillers 2 .. databases-2, the next one databases-1.
     instance = 'exhaustion-test'
-    first, _ = target.module('deployment_redis', redis_args(target, names(1)[0], redis_instance=instance))
+    first = target.module('deployment_redis', redis_args(target, names(1)[0], redis_instance=instance))
     databases = first['databases']['count']
     fillers = ['%sfill-%d' % ('it-', i) for i in range(databases - 3)]
     target.query('INSERT INTO deployments (name) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING', (fillers,))
@@ -103,17 +103,17 @@ def test_exhaustion_is_a_clear_error(target, names):
                     SELECT %s, n + 1, unnest FROM unnest(%s::text[]) WITH ORDINALITY AS t(unnest, n)""",
                  (instance, fillers))
     try:
-        last, _ = target.module('deployment_redis', redis_args(target, names(1)[0], redis_instance=instance))
+        last = target.module('deployment_redis', redis_args(target, names(1)[0], redis_instance=instance))
         assert not last.get('failed') and last['db'] == databases - 1
         over_name = names(1)[0]
-        over, _ = target.module('deployment_redis', redis_args(target, over_name, redis_instance=instance))
+        over = target.module('deployment_redis', redis_args(target, over_name, redis_instance=instance))
         assert over['failed']
         assert over['msg'] == ('Redis at %s has no free database: %d of %d are allocated; raise redis_databases'
                                % (instance, databases - 1, databases - 1))
         assert allocation(target, over_name, instance) is None
         # Check mode predicts the same error.
-        checked, _ = target.module('deployment_redis', redis_args(target, over_name, redis_instance=instance),
-                                   check=True)
+        checked = target.module('deployment_redis', redis_args(target, over_name, redis_instance=instance),
+                                check=True)
         assert checked['failed'] and 'no free database' in checked['msg']
     finally:
         target.query('DELETE FROM redis_allocations WHERE redis_instance = %s', (instance,))
@@ -122,24 +122,24 @@ def test_exhaustion_is_a_clear_error(target, names):
 
 def test_release_flushes_and_the_number_is_reused(target, names):
     first, second = names(2)
-    allocated, _ = target.module('deployment_redis', redis_args(target, first))
+    allocated = target.module('deployment_redis', redis_args(target, first))
     number = allocated['db']
     target.redis(number).set('it-key', 'value')
-    released, _ = target.module('deployment_redis', redis_args(target, first, state='absent'))
+    released = target.module('deployment_redis', redis_args(target, first, state='absent'))
     assert released['changed'] and released['db'] == number
     assert target.redis(number).dbsize() == 0
     assert allocation(target, first) is None
-    again, _ = target.module('deployment_redis', redis_args(target, first, state='absent'))
+    again = target.module('deployment_redis', redis_args(target, first, state='absent'))
     assert not again['changed'] and again['db'] is None
-    reused, _ = target.module('deployment_redis', redis_args(target, second))
+    reused = target.module('deployment_redis', redis_args(target, second))
     assert reused['db'] == number
 
 
 def test_allocations_survive_a_redis_restart(target, names):
     name = names(1)[0]
-    before, _ = target.module('deployment_redis', redis_args(target, name))
+    before = target.module('deployment_redis', redis_args(target, name))
     target.restart_redis()
-    after, _ = target.module('deployment_redis', redis_args(target, name))
+    after = target.module('deployment_redis', redis_args(target, name))
     assert not after['changed'] and after['db'] == before['db']
 
 
@@ -148,9 +148,9 @@ def test_allocations_survive_a_redis_restart(target, names):
 def test_database_and_role_are_created_once(target, names):
     name = names(1)[0]
     role = pg_name(name)
-    created, _ = target.module('deployment_postgres', pg_args(target, name))
+    created = target.module('deployment_postgres', pg_args(target, name))
     assert created['changed'] and created['database'] == role and created['user'] == role
-    again, _ = target.module('deployment_postgres', pg_args(target, name))
+    again = target.module('deployment_postgres', pg_args(target, name))
     assert not again['changed'] and again['actions'] == [] and again['queries'] == []
     attrs = target.query('SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles '
                          'WHERE rolname = %s', (role,), database='postgres')
@@ -164,14 +164,14 @@ def test_database_and_role_are_created_once(target, names):
 def test_password_change_is_detected(target, names):
     name = names(1)[0]
     target.module('deployment_postgres', pg_args(target, name, PASSWORDS[1]))
-    changed, _ = target.module('deployment_postgres', pg_args(target, name, PASSWORDS[2]))
+    changed = target.module('deployment_postgres', pg_args(target, name, PASSWORDS[2]))
     assert changed['changed'] and changed['actions'] == ['set the password of role %s' % pg_name(name)]
     assert "'********'" in changed['queries'][0]
-    same, _ = target.module('deployment_postgres', pg_args(target, name, PASSWORDS[2]))
+    same = target.module('deployment_postgres', pg_args(target, name, PASSWORDS[2]))
     assert not same['changed']
     target.pg(pg_name(name), pg_name(name), PASSWORDS[2]).close()
-    on_create, _ = target.module('deployment_postgres', pg_args(target, name, PASSWORDS[3],
-                                                                update_password='on_create'))
+    on_create = target.module('deployment_postgres', pg_args(target, name, PASSWORDS[3],
+                                                             update_password='on_create'))
     assert not on_create['changed']
 
 
@@ -179,7 +179,7 @@ def test_a_role_connects_to_its_own_database_only(target, names):
     first, second = names(2)
     uris = {}
     for name, password in ((first, PASSWORDS[4]), (second, PASSWORDS[5])):
-        result, _ = target.module('deployment_postgres', pg_args(target, name, password), no_log=True)
+        result = target.module('deployment_postgres', pg_args(target, name, password), no_log=True)
         uris[name] = result['database_uri']
     # The returned URI works as is (libpq decodes the percent-encoded password).
     conn = psycopg2.connect(uris[first])
@@ -193,35 +193,35 @@ def test_a_role_connects_to_its_own_database_only(target, names):
 def test_purge_guard(target, names):
     name = names(1)[0]
     target.module('deployment_postgres', pg_args(target, name))
-    refused, _ = target.module('deployment_postgres', pg_args(target, name, state='absent'))
+    refused = target.module('deployment_postgres', pg_args(target, name, state='absent'))
     assert refused['failed'] and 'purge: true' in refused['msg']
     assert database_exists(target, pg_name(name)) and role_exists(target, pg_name(name))
     # A connection open while purging is terminated.
     conn = target.pg(pg_name(name), pg_name(name), PASSWORDS[0])
-    purged, _ = target.module('deployment_postgres', pg_args(target, name, state='absent', purge=True))
+    purged = target.module('deployment_postgres', pg_args(target, name, state='absent', purge=True))
     assert purged['changed'], purged.get('msg')
     assert not database_exists(target, pg_name(name)) and not role_exists(target, pg_name(name))
     with pytest.raises(psycopg2.Error):
         conn.cursor().execute('SELECT 1')
-    again, _ = target.module('deployment_postgres', pg_args(target, name, state='absent', purge=True))
+    again = target.module('deployment_postgres', pg_args(target, name, state='absent', purge=True))
     assert not again['changed']
 
 
 def test_check_mode_changes_nothing(target, names):
     name = names(1)[0]
     role = pg_name(name)
-    predicted_pg, _ = target.module('deployment_postgres', pg_args(target, name), check=True)
-    predicted_redis, _ = target.module('deployment_redis', redis_args(target, name), check=True)
+    predicted_pg = target.module('deployment_postgres', pg_args(target, name), check=True)
+    predicted_redis = target.module('deployment_redis', redis_args(target, name), check=True)
     assert predicted_pg['changed'] and 'create database %s owned by %s' % (role, role) in predicted_pg['actions']
     assert predicted_redis['changed']
     assert not role_exists(target, role) and not database_exists(target, role)
     assert allocation(target, name) is None
     assert not target.query('SELECT 1 FROM deployments WHERE name = %s', (name,))
-    real, _ = target.module('deployment_redis', redis_args(target, name))
+    real = target.module('deployment_redis', redis_args(target, name))
     assert real['db'] == predicted_redis['db']
     target.module('deployment_postgres', pg_args(target, name))
-    purge_check, _ = target.module('deployment_postgres', pg_args(target, name, state='absent', purge=True), check=True)
-    release_check, _ = target.module('deployment_redis', redis_args(target, name, state='absent'), check=True)
+    purge_check = target.module('deployment_postgres', pg_args(target, name, state='absent', purge=True), check=True)
+    release_check = target.module('deployment_redis', redis_args(target, name, state='absent'), check=True)
     assert purge_check['changed'] and release_check['changed']
     assert database_exists(target, role) and allocation(target, name) == real['db']
 
@@ -236,13 +236,13 @@ def test_check_mode_changes_nothing(target, names):
 ])
 def test_bad_names_touch_nothing(target, name, message):
     for module, args in (('deployment_postgres', pg_args(target, name)), ('deployment_redis', redis_args(target, name))):
-        result, _ = target.module(module, args)
+        result = target.module(module, args)
         assert result['failed'] and message in result['msg']
     assert not role_exists(target, pg_name(name))
 
 
 def test_control_database_name_is_reserved(target):
-    result, _ = target.module('deployment_postgres', pg_args(target, 'it-ctl', control_database='lg_it_ctl'))
+    result = target.module('deployment_postgres', pg_args(target, 'it-ctl', control_database='lg_it_ctl'))
     assert result['failed'] and 'reserved' in result['msg']
 
 
@@ -255,7 +255,7 @@ def test_bad_postgres_connection_touches_nothing(target, names, change, message)
     for module, args in (('deployment_postgres', pg_args(target, name, **change)),
                          ('deployment_redis', redis_args(target, name, **change)),
                          ('control_db', dict(target.pg_args(), **change))):
-        result, _ = target.module(module, args)
+        result = target.module(module, args)
         assert result['failed'] and message in result['msg'], result['msg']
     assert not role_exists(target, pg_name(name)) and allocation(target, name) is None
 
@@ -266,7 +266,7 @@ def test_bad_postgres_connection_touches_nothing(target, names, change, message)
 ])
 def test_bad_redis_connection_touches_nothing(target, names, change, message):
     name = names(1)[0]
-    result, _ = target.module('deployment_redis', redis_args(target, name, **change))
+    result = target.module('deployment_redis', redis_args(target, name, **change))
     assert result['failed'] and message in result['msg'], result['msg']
     assert allocation(target, name) is None
 
@@ -291,16 +291,16 @@ def test_no_password_in_vvv_output(target, names):
     outputs = []
     for no_log in (False, True):
         for check in (True, False):
-            result, output = target.module('deployment_postgres', pg_args(target, name, password),
-                                           check=check, no_log=no_log, verbosity=3)
+            result, output = target.module_output('deployment_postgres', pg_args(target, name, password),
+                                                  check=check, no_log=no_log, verbosity=3)
             assert not result.get('failed'), output
             outputs.append(output)
-            result, output = target.module('deployment_redis', redis_args(target, name),
-                                           check=check, no_log=no_log, verbosity=3)
+            result, output = target.module_output('deployment_redis', redis_args(target, name),
+                                                  check=check, no_log=no_log, verbosity=3)
             outputs.append(output)
     # A wrong admin password in the failure message path, too.
-    result, output = target.module('deployment_postgres', pg_args(target, name, password, login_password=password),
-                                   verbosity=3)
+    result, output = target.module_output('deployment_postgres',
+                                          pg_args(target, name, password, login_password=password), verbosity=3)
     assert result['failed']
     outputs.append(output)
     whole = '\n'.join(outputs)
