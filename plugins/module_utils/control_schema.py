@@ -91,6 +91,12 @@ MIGRATIONS = [
         )""",
         "CREATE INDEX scale_events_deployment_decided ON scale_events (deployment, decided_at DESC)",
     ]),
+    # A rollback rolls out an earlier revision's image *and* environment, so
+    # the (non-secret) environment is kept; secrets only by name.
+    Migration(3, 'revision environments', [
+        "ALTER TABLE revisions ADD COLUMN env jsonb NOT NULL DEFAULT '{}'::jsonb",
+        "ALTER TABLE revisions ADD COLUMN secret_names jsonb NOT NULL DEFAULT '[]'::jsonb",
+    ]),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1].version
