@@ -1,0 +1,198 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.langgraph contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""HAProxy's runtime API (the admin stats socket), spoken directly from Python.
+
+One command per connection (non-interactive mode): HAProxy answers and closes.
+Parsers are plain functions over the answers' text so that they are unit-tested
+without a socket.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import socket
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import HAProxyError
+
+
+def normalise_status(raw, weight=None):
+    """show stat's status as UP, DOWN, MAINT or DRAIN.
+
+    HAProxy writes UP, DOWN, NOLB, MAINT, MAINT (via b/s), DRAIN, "UP 1/2" (up, going
+    down), "DOWN 1/2" (down, going up) and "no check". A running server of weight 0
+    (drained in the configuration file) takes no new requests: DRAIN.
+    """
+    raw = (raw or '').strip()
+    if raw.startswith('MAINT'):
+        return 'MAINT'
+    if raw.startswith('DRAIN'):
+        return 'DRAIN'
+    if raw.startswith('DOWN'):
+        return 'DOWN'
+    if weight == 0:
+        return 'DRAIN'
+    return 'UP'
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def parse_show_stat(text):
+    """Rows of `show stat` (CSV with a '# ' header line) as dicts."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith('# '):
+        raise HAProxyError('unexpected answer to "show stat": %r' % text[:200])
+    header = lines[0][2:].split(',')
+    rows = []
+    for line in lines[1:]:
+        values = line.split(',')
+        rows.append(dict(zip(header, values)))
+    return rows
+
+
+def parse_servers_state(text):
+    """Rows of `show servers state <backend>` (version 1) as dicts."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = None
+    rows = []
+    for line in lines:
+        if line.startswith('# '):
+            header = line[2:].split()
+        elif header and not line.strip().isdigit():
+            rows.append(dict(zip(header, line.split())))
+    return rows
+
+
+# srv_admin_state bits (server.h): forced, inherited, configured, resolution and health maintenance; drain.
+ADMIN_MAINT = 0x01 | 0x02 | 0x04 | 0x20 | 0x40
+ADMIN_FORCED_MAINT = 0x01
+ADMIN_CONFIG_MAINT = 0x04
+ADMIN_DRAIN = 0x08 | 0x10
+
+
+def backend_view(stat_rows, state_rows, frontend, backend):
+    """What runtime says about one deployment: frontend/backend presence and its servers."""
+    view = dict(frontend=False, backend=False, servers={})
+    admin = dict((r.get('srv_name'), r) for r in state_rows)
+    for row in stat_rows:
+        pxname, svname = row.get('pxname'), row.get('svname')
+        if pxname == frontend and svname == 'FRONTEND':
+            view['frontend'] = True
+        if pxname != backend:
+            continue
+        if svname == 'BACKEND':
+            view['backend'] = True
+            continue
+        if svname == 'FRONTEND':
+            continue
+        weight = _int(row.get('weight'))
+        address, _sep, port = (row.get('addr') or '').rpartition(':')
+        extra = admin.get(svname, {})
+        if extra.get('srv_addr'):
+            address = extra['srv_addr']
+            port = extra.get('srv_port', port)
+        view['servers'][svname] = dict(
+            name=svname,
+            address=address,
+            port=_int(port),
+            status=normalise_status(row.get('status'), weight),
+            raw_status=row.get('status', ''),
+            check_status=row.get('check_status', ''),
+            weight=weight,
+            scur=_int(row.get('scur')),
+            stot=_int(row.get('stot')),
+            qcur=_int(row.get('qcur')),
+            admin_state=_int(extra.get('srv_admin_state')),
+        )
+    return view
+
+
+class RuntimeAPI(object):
+    """Client of the admin socket at path."""
+
+    def __init__(self, path, timeout=10.0):
+        self.path = path
+        self.timeout = timeout
+        self.log = []
+
+    def execute(self, command):
+        """Send one command; returns the answer's text. Raises HAProxyError if unreachable."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            try:
+                sock.connect(self.path)
+                sock.sendall(command.encode('utf-8') + b'\n')
+                chunks = []
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+            except (OSError, socket.timeout) as e:
+                raise HAProxyError(
+                    'cannot talk to the HAProxy runtime API at %s (%s): is HAProxy running (role '
+                    'selfhost.langgraph.haproxy) and is this its admin stats socket (haproxy_socket)?'
+                    % (self.path, e))
+        finally:
+            sock.close()
+        return b''.join(chunks).decode('utf-8', 'replace')
+
+    def change(self, command, ok=('',)):
+        """Run a command that changes something; its answer must be one of ok (stripped)."""
+        answer = self.execute(command).strip()
+        self.log.append(command)
+        if answer not in ok:
+            raise HAProxyError('HAProxy refused "%s": %s' % (command, answer))
+        return answer
+
+    # --- reading ------------------------------------------------------------------------
+    def ping(self):
+        answer = self.execute('show info')
+        if 'Name: HAProxy' not in answer:
+            raise HAProxyError('%s does not answer like an HAProxy runtime API socket: %r'
+                               % (self.path, answer[:200]))
+        return answer
+
+    def view(self, frontend, backend):
+        stat = parse_show_stat(self.execute('show stat'))
+        state_rows = []
+        if any(r.get('pxname') == backend and r.get('svname') == 'BACKEND' for r in stat):
+            state_rows = parse_servers_state(self.execute('show servers state %s' % backend))
+        return backend_view(stat, state_rows, frontend, backend)
+
+    # --- changing -----------------------------------------------------------------------
+    def add_server(self, backend, name, address, port, keywords):
+        self.change('add server %s/%s %s:%d %s' % (backend, name, address, port, ' '.join(keywords)),
+                    ok=('New server registered.',))
+
+    def enable_health(self, backend, name):
+        self.change('enable health %s/%s' % (backend, name))
+
+    def enable_server(self, backend, name):
+        self.change('enable server %s/%s' % (backend, name))
+
+    def set_state(self, backend, name, state):
+        self.change('set server %s/%s state %s' % (backend, name, state))
+
+    def set_weight(self, backend, name, weight):
+        self.change('set weight %s/%s %d' % (backend, name, weight))
+
+    def shutdown_sessions(self, backend, name):
+        self.change('shutdown sessions server %s/%s' % (backend, name))
+
+    def del_server(self, backend, name):
+        """Delete a server; returns False while it still has (idle) connections."""
+        command = 'del server %s/%s' % (backend, name)
+        answer = self.execute(command).strip()
+        if answer == 'Server deleted.':
+            self.log.append(command)
+            return True
+        if 'still has connections' in answer or 'queue' in answer:
+            return False
+        raise HAProxyError('HAProxy refused "%s": %s' % (command, answer))

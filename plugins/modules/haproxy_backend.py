@@ -1,0 +1,352 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.langgraph contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: haproxy_backend
+short_description: Manage a LangGraph deployment's HAProxy frontend, backend and servers
+version_added: 0.1.0
+description:
+  - Manages the frontend C(fe_<deployment>) and the backend C(be_<deployment>) of one deployment on an
+    HAProxy load balancer set up by the P(selfhost.langgraph.haproxy#role) role, and the backend's servers.
+  - The module owns the file C(<config_dir>/langgraph-<deployment>.cfg), which always lists the servers
+    registered at run time, so that a reload never loses, adds or resurrects a server.
+  - When the backend already runs, servers are added, drained and removed through HAProxy's runtime API
+    only, without a reload. A removed server is drained first; the module waits until its current
+    sessions end (at most O(drain_timeout) seconds; then it cuts what is left), puts it in maintenance
+    and deletes it. Streams and long requests in flight therefore finish.
+  - A new deployment, a changed O(bind_port), O(bind_address) or O(health_path), and O(state=absent) are
+    applied by writing the file, checking the whole configuration with C(haproxy -c) and reloading
+    HAProxy (seamless in master-worker mode); the module then waits until the new worker serves it.
+  - Servers are checked with C(GET <health_path>) every second (down after 2 failures, up after 1
+    success). A drained server keeps its checks and gets weight 0 in the file.
+  - Servers not listed in O(servers) are kept as they are unless O(purge=true). Without O(servers) the
+    module changes no server and only reports them (and ensures the frontend and backend).
+  - Every input is checked, and the runtime API must answer, before anything changes.
+author:
+  - selfhost.langgraph maintainers (@selfhost)
+requirements:
+  - HAProxy 2.6 or later on the host the module runs on, with an admin-level stats socket
+attributes:
+  check_mode:
+    support: full
+    description: Reads the runtime state and the file and reports what would change, changing nothing.
+  diff_mode:
+    support: full
+    description: Shows the change of the deployment's configuration file.
+  idempotent:
+    support: full
+    description: A second run with the same input changes nothing and reports no change.
+options:
+  deployment:
+    description: Name of the deployment, matching C([a-z][a-z0-9-]{1,38}[a-z0-9]).
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) ensures the frontend and backend and applies O(servers).
+      - V(absent) removes the file and reloads HAProxy; requests in flight finish in the old worker.
+    type: str
+    default: present
+    choices: [present, absent]
+  bind_port:
+    description: TCP port of the deployment's frontend. Required with O(state=present).
+    type: int
+  bind_address:
+    description: Address the frontend listens on; V(*) for every address.
+    type: str
+    default: '*'
+  servers:
+    description:
+      - Servers of the backend. Omit to leave the servers as they are.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Server name, unique in the backend (for example the container name).
+        type: str
+        required: true
+      address:
+        description: IP address of the server (HAProxy 2.6 cannot resolve names of servers added at run time).
+        type: str
+        required: true
+      port:
+        description: TCP port of the server.
+        type: int
+        required: true
+      state:
+        description:
+          - V(ready) takes requests (once its health check passes).
+          - V(drain) takes no new requests; its sessions go on and its checks keep running.
+          - V(absent) is drained, waited for (O(drain_timeout)) and removed.
+        type: str
+        default: ready
+        choices: [ready, drain, absent]
+  purge:
+    description: Drain and remove servers of the backend that O(servers) does not list.
+    type: bool
+    default: false
+  health_path:
+    description: Path of the HTTP health check; a server is up while it answers it with 200.
+    type: str
+    default: /ok
+  drain_timeout:
+    description:
+      - Seconds to wait for the sessions of a removed server to end (0 to 86400). After that they are
+        shut down and a warning says so.
+    type: int
+    default: 300
+  wait_healthy:
+    description: Wait until every O(servers) entry with C(state=ready) is UP; fail after O(health_timeout).
+    type: bool
+    default: false
+  health_timeout:
+    description: Seconds O(wait_healthy) waits (1 to 3600).
+    type: int
+    default: 60
+  socket:
+    description: Path of HAProxy's admin-level stats socket (the role's C(haproxy_socket)).
+    type: path
+    default: /run/haproxy/admin.sock
+  config_dir:
+    description: Directory of the per-deployment files that HAProxy loads (the role's C(haproxy_config_dir)).
+    type: path
+    default: /etc/haproxy/conf.d
+  main_config:
+    description: HAProxy's main configuration file, loaded before O(config_dir) (used by C(haproxy -c)).
+    type: path
+    default: /etc/haproxy/haproxy.cfg
+  service:
+    description: Name of the systemd unit reloaded with C(systemctl reload).
+    type: str
+    default: haproxy
+notes:
+  - Runs on the load balancer host as root (C(become=true)).
+  - When HAProxy is reloaded while a server drains, the requests it still serves finish in the old
+    worker, which the runtime API no longer reports; stop such servers only after their longest request.
+seealso:
+  - role: selfhost.langgraph.haproxy
+'''
+
+EXAMPLES = r'''
+- name: Register two containers of support-bot and wait until they are healthy
+  selfhost.langgraph.haproxy_backend:
+    deployment: support-bot
+    bind_port: 8101
+    servers:
+      - {name: support-bot-r3-1, address: 172.30.213.21, port: 20001}
+      - {name: support-bot-r3-2, address: 172.30.213.22, port: 20001}
+    wait_healthy: true
+  become: true
+  delegate_to: "{{ groups['langgraph_lb'][0] }}"
+
+- name: Drain and remove the containers of the previous revision
+  selfhost.langgraph.haproxy_backend:
+    deployment: support-bot
+    bind_port: 8101
+    drain_timeout: 600
+    servers:
+      - {name: support-bot-r2-1, address: 172.30.213.21, port: 20000, state: absent}
+      - {name: support-bot-r2-2, address: 172.30.213.22, port: 20000, state: absent}
+  become: true
+
+- name: Report the servers of support-bot and their current sessions
+  selfhost.langgraph.haproxy_backend:
+    deployment: support-bot
+    bind_port: 8101
+  become: true
+  check_mode: true
+  register: __support_bot_lb
+
+- name: Remove the frontend and backend of an old deployment
+  selfhost.langgraph.haproxy_backend:
+    deployment: old-bot
+    state: absent
+  become: true
+'''
+
+RETURN = r'''
+deployment:
+  description: Name of the deployment.
+  returned: always
+  type: str
+  sample: support-bot
+frontend:
+  description: Name of the frontend.
+  returned: always
+  type: str
+  sample: fe_support-bot
+backend:
+  description: Name of the backend.
+  returned: always
+  type: str
+  sample: be_support-bot
+config_file:
+  description: Path of the deployment's configuration file.
+  returned: always
+  type: str
+  sample: /etc/haproxy/conf.d/langgraph-support-bot.cfg
+servers:
+  description:
+    - The backend's servers as HAProxy reports them after the run (in check mode, before), sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Server name.
+      type: str
+    address:
+      description: IP address.
+      type: str
+    port:
+      description: TCP port.
+      type: int
+    status:
+      description: V(UP), V(DOWN) (failing checks), V(MAINT) (maintenance) or V(DRAIN) (no new requests).
+      type: str
+    check_status:
+      description: HAProxy's last health check result, for example C(L7OK) or C(L7STS); empty while none ran.
+      type: str
+    scur:
+      description: Current sessions (requests and streams in flight).
+      type: int
+    stot:
+      description: Sessions since the server was added or HAProxy (re)loaded.
+      type: int
+    weight:
+      description: Effective weight (0 while drained).
+      type: int
+  sample:
+    - {name: support-bot-r3-1, address: 172.30.213.21, port: 20001, status: UP, check_status: L7OK,
+       scur: 3, stot: 120, weight: 1}
+actions:
+  description: What was done (in check mode, what would be done), in words.
+  returned: always
+  type: list
+  elements: str
+  sample: ["add server support-bot-r3-1 (172.30.213.21:20001, ready) at run time",
+           "drain and remove server support-bot-r2-1 (172.30.213.21:20000) at run time",
+           "write /etc/haproxy/conf.d/langgraph-support-bot.cfg"]
+reloaded:
+  description: Whether HAProxy was reloaded.
+  returned: always
+  type: bool
+  sample: false
+drain_timed_out:
+  description: Removed servers whose sessions were still running after O(drain_timeout) and were cut.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_apply import (
+    Executor,
+    check_port_free,
+    other_config_files,
+    read_file,
+    report,
+)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import (
+    HAProxyError,
+    backend_name,
+    config_path,
+    frontend_name,
+    validate_inputs,
+)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_plan import plan as make_plan
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import RuntimeAPI
+
+
+def run(module):
+    p = module.params
+    deployment = p['deployment']
+    servers = validate_inputs(deployment, p['bind_port'], p['bind_address'], p['health_path'],
+                              p['servers'], p['state'])
+    if not 0 <= p['drain_timeout'] <= 86400:
+        raise HAProxyError('drain_timeout must be from 0 to 86400 seconds, not %d' % p['drain_timeout'])
+    if not 1 <= p['health_timeout'] <= 3600:
+        raise HAProxyError('health_timeout must be from 1 to 3600 seconds, not %d' % p['health_timeout'])
+    path = config_path(p['config_dir'], deployment)
+    frontend, backend = frontend_name(deployment), backend_name(deployment)
+
+    api = RuntimeAPI(p['socket'])
+    api.ping()
+    old_text = read_file(path)
+    view = api.view(frontend, backend)
+    plan = make_plan(deployment, p['state'], servers, view, old_text, p['bind_port'], p['bind_address'],
+                     p['health_path'], purge=p['purge'], manage_servers=p['servers'] is not None)
+    if p['state'] == 'present' and plan.reload:
+        check_port_free(p['bind_port'], deployment,
+                        [p['main_config']] + other_config_files(p['config_dir'], path))
+
+    result = dict(changed=plan.changed, deployment=deployment, frontend=frontend, backend=backend,
+                  config_file=path, actions=plan.describe(deployment, path), reloaded=False,
+                  drain_timed_out=[], servers=report(view))
+    if old_text != plan.new_text:
+        result['diff'] = dict(before=old_text or '', after=plan.new_text or '',
+                              before_header=path, after_header=path)
+    if module.check_mode or not plan.changed and not p['wait_healthy']:
+        return result
+
+    executor = Executor(api, deployment, path, p['main_config'], p['config_dir'], p['service'],
+                        module.run_command,
+                        dict(bind_port=p['bind_port'], bind_address=p['bind_address'],
+                             health_path=p['health_path']))
+    view = executor.apply(plan, p['drain_timeout'])
+    result['reloaded'] = executor.reloaded
+    result['drain_timed_out'] = executor.drain_timed_out
+    for name in executor.drain_timed_out:
+        module.warn('server %s of %s still had sessions after drain_timeout (%d s): they were shut down'
+                    % (name, backend, p['drain_timeout']))
+    if p['state'] == 'present' and p['wait_healthy']:
+        view = executor.wait_healthy([s['name'] for s in servers if s['state'] == 'ready'],
+                                     p['health_timeout'])
+    result['servers'] = report(view)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            deployment=dict(type='str', required=True),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+            bind_port=dict(type='int'),
+            bind_address=dict(type='str', default='*'),
+            servers=dict(type='list', elements='dict', options=dict(
+                name=dict(type='str', required=True),
+                address=dict(type='str', required=True),
+                port=dict(type='int', required=True),
+                state=dict(type='str', default='ready', choices=['ready', 'drain', 'absent']),
+            )),
+            purge=dict(type='bool', default=False),
+            health_path=dict(type='str', default='/ok'),
+            drain_timeout=dict(type='int', default=300),
+            wait_healthy=dict(type='bool', default=False),
+            health_timeout=dict(type='int', default=60),
+            socket=dict(type='path', default='/run/haproxy/admin.sock'),
+            config_dir=dict(type='path', default='/etc/haproxy/conf.d'),
+            main_config=dict(type='path', default='/etc/haproxy/haproxy.cfg'),
+            service=dict(type='str', default='haproxy'),
+        ),
+        required_if=[('state', 'present', ['bind_port'])],
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module)
+    except (HAProxyError, StoreError) as e:
+        module.fail_json(msg=str(e))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
