@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Allocate the stores of many deployments and print how long it took.
@@ -46,7 +45,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import dat
 
 def parse_args():
     env = os.environ.get
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     p.add_argument('--count', type=int, default=500)
     p.add_argument('--prefix', default='bench-')
     p.add_argument('--pg-host', default=env('BENCH_PG_HOST', '127.0.0.1'))

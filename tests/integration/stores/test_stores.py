@@ -81,7 +81,7 @@ def test_30_parallel_allocations_get_30_distinct_numbers(target, names):
 
 def test_same_deployment_from_parallel_jobs_gets_one_number(target, names):
     name = names(1)[0]
-    handles = [target.start_module('deployment_redis', redis_args(target, name)) for _ in range(8)]
+    handles = [target.start_module('deployment_redis', redis_args(target, name)) for _job in range(8)]
     results = [target.finish(h)[0] for h in handles]
     assert not [r.get('msg') for r in results if r.get('failed')]
     assert len({r['db'] for r in results}) == 1
