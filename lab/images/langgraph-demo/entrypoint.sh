@@ -14,10 +14,14 @@ fi
 
 case "${1:-serve}" in
   serve)
-    # In-flight requests get BG_JOB_SHUTDOWN_GRACE_PERIOD_SECS to finish after
-    # SIGTERM; the server then stops its queue (running background runs go
-    # back to pending for another replica) and exits.
-    exec python -m uvicorn langgraph_api.server:app \
+    if [ "${DEMO_BROKEN:-}" = exit ]; then
+      echo "error: demo revision ${DEMO_VERSION:-dev} is broken on purpose (DEMO_BROKEN=exit)" >&2
+      exit 1
+    fi
+    # On SIGTERM: no new connections; in-flight requests and streams get
+    # BG_JOB_SHUTDOWN_GRACE_PERIOD_SECS to finish (serve.py); then the queue
+    # stops, runs still running go back to pending for another replica, exit.
+    exec python /app/serve.py langgraph_api.server:app \
       --host 0.0.0.0 --port "${PORT:-8000}" \
       --log-config "$LOG_CONFIG" --no-access-log \
       --timeout-graceful-shutdown "${BG_JOB_SHUTDOWN_GRACE_PERIOD_SECS:-180}"

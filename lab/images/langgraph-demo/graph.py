@@ -14,9 +14,13 @@ Output (the thread state after the run):
     replica  the container's host name: which replica answered
     slept_s  how long this run slept
 
-DEMO_BROKEN makes a revision that never becomes healthy:
-    crash  the graph fails to load, so the server exits at start-up
+DEMO_BROKEN makes a revision that never becomes healthy (the `broken` tag
+bakes in `crash`):
+    crash  the graph fails to load at start-up, as a bad revision's would;
+           langgraph-api logs the error, then hangs: never listens, ignores
+           SIGTERM (a roll-out must kill it)
     hang   loading the graph never finishes: the process runs, never listens
+    exit   see entrypoint.sh: the container exits 1 at once
 """
 
 from __future__ import annotations

@@ -53,7 +53,14 @@ async def migrate() -> str:
     wait_s = float(os.environ.get("MIGRATE_WAIT_S", "60"))
     lock_conn = await _connect(to_psycopg_uri(), wait_s)
     async with lock_conn:
-        await lock_conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        # Poll rather than block: a session blocked in pg_advisory_lock() holds
+        # a snapshot, and the holder's CREATE INDEX CONCURRENTLY (checkpointer
+        # set-up) waits for every such snapshot: an undetected deadlock.
+        while not (
+            await (await lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))).fetchone()
+        )[0]:
+            _log("another migration holds the lock; waiting")
+            await asyncio.sleep(1)
         try:
             head = await asyncio.to_thread(upgrade_head)
             _log(f"runtime schema at {head}")
