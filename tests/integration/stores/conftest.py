@@ -41,7 +41,25 @@ ADMIN_PASSWORD_LOCAL = 'itest-admin-Pw:/@%#?&\u00e4'
 REDIS_PASSWORD_LOCAL = 'itest-redis-Pw:/@%#?&\u00e4'
 
 
+def snapshot_collection():
+    """A private copy of the collection `make collection` installed, so that a
+    reinstall while the tests run (another make in this checkout) cannot pull
+    modules away from under the 30 parallel jobs."""
+    installed = os.path.join(REPO, '.build', 'collections', 'ansible_collections', 'selfhost', 'langgraph')
+    if not os.path.exists(os.path.join(installed, 'MANIFEST.json')):
+        raise pytest.UsageError('run `make collection` first: %s is missing' % installed)
+    root = tempfile.mkdtemp(prefix='stores-it-collection-')
+    shutil.copytree(installed, os.path.join(root, 'ansible_collections', 'selfhost', 'langgraph'),
+                    ignore=shutil.ignore_patterns('output', '.git'), symlinks=True)
+    return root
+
+
+_SNAPSHOT = []
+
+
 def ansible_env():
+    if not _SNAPSHOT:
+        _SNAPSHOT.append(snapshot_collection())
     site = subprocess.check_output(
         [os.path.join(REPO, '.venv', 'bin', 'python'), '-c',
          'import sysconfig; print(sysconfig.get_paths()["purelib"])']).decode().strip()
@@ -49,7 +67,7 @@ def ansible_env():
     env.update(
         PATH=os.path.join(REPO, '.venv', 'bin') + os.pathsep + env.get('PATH', ''),
         ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'),
-        ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.build', 'collections') + os.pathsep + site,
+        ANSIBLE_COLLECTIONS_PATH=_SNAPSHOT[0] + os.pathsep + site,
         ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
         ANSIBLE_NOCOLOR='1',
         ANSIBLE_FORCE_COLOR='0',
@@ -352,6 +370,8 @@ def target():
     finally:
         stop()
         shutil.rmtree(tgt.workdir, ignore_errors=True)
+        for path in _SNAPSHOT:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
