@@ -13,6 +13,7 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils import revision_plan as rp
+from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import mask_uri_passwords
 
 try:
     import docker
@@ -132,6 +133,6 @@ def wait_healthy(client, containers, path, timeout):
 
 def log_tail(client, name, lines=20):
     try:
-        return client.logs(name, tail=lines).decode('utf-8', 'replace').rstrip()
+        return mask_uri_passwords(client.logs(name, tail=lines).decode('utf-8', 'replace').rstrip())
     except docker.errors.APIError as exc:
         return '(logs unavailable: %s)' % exc

@@ -11,6 +11,8 @@ holds the password as a readable substring.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import re
+
 try:
     from urllib.parse import quote
 except ImportError:  # pragma: no cover - Python 2 is not supported by these modules
@@ -53,3 +55,27 @@ def redis_uri(password, host, port, db, tls=False, username=None, mask=False):
     elif username:
         userinfo = '%s@' % quote(username, safe='')
     return '%s://%s%s:%d/%d' % (scheme, userinfo, _host(host), int(port), int(db))
+
+
+_UNRESERVED = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~')
+_PERCENT_OCTET = re.compile(r'%([0-9A-Fa-f]{2})')
+_URI_PASSWORD = re.compile(r'(://[^\s:/@]*:)[^\s@/]+@')
+
+
+def normalize_uri(uri):
+    """uri with percent-encoded unreserved characters decoded (RFC 3986,
+    6.2.2.2): the same URI for any client, but with '%' only where a character
+    needs it. The LangGraph server's Postgres runtime hands DATABASE_URI to an
+    Alembic config that reads '%' as interpolation and fails on it, so the URI
+    a container gets is normalized; the passwords the collection generates
+    then hold no '%' at all."""
+    def decode(match):
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else match.group(0)
+    return _PERCENT_OCTET.sub(decode, uri)
+
+
+def mask_uri_passwords(text):
+    """text with the password of every URI in it replaced by the mask, for
+    output that may quote a URI (a server's error, a log line)."""
+    return _URI_PASSWORD.sub(r'\g<1>' + MASK + '@', text)

@@ -178,6 +178,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import v
 from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment_types import type_limits
 from ansible_collections.selfhost.langgraph.plugins.module_utils import revision_plan as rp
 from ansible_collections.selfhost.langgraph.plugins.module_utils import docker_revisions as engine
+from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import normalize_uri
 
 
 def validated_spec(params):
@@ -208,7 +209,7 @@ def validated_spec(params):
     environment.update(secrets)
     for key, value in (('DATABASE_URI', params['database_uri']), ('REDIS_URI', params['redis_uri'])):
         if value:
-            environment[key] = value
+            environment[key] = normalize_uri(value)
     return dict(
         deployment=params['deployment'], revision=params['revision'], image=params['image'],
         environment=environment, bind_address=params['bind_address'],

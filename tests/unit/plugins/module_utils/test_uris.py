@@ -4,13 +4,15 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import (
     database_uri,
     encode_password,
+    mask_uri_passwords,
+    normalize_uri,
     redis_uri,
 )
 
@@ -109,3 +111,26 @@ def test_libraries_accept_the_uris():
     pool = redis.ConnectionPool.from_url(redis_uri(password, 'h', 6379, 5, tls=True))
     kwargs = pool.connection_kwargs
     assert kwargs['password'] == password and kwargs['db'] == 5 and kwargs['host'] == 'h'
+
+
+@pytest.mark.parametrize('password', PASSWORDS)
+def test_normalized_uri_is_the_same_uri_with_percent_only_where_needed(password):
+    uri = normalize_uri(database_uri('lg_bot', password, '10.0.0.5', 5432, 'lg_bot'))
+    assert unquote(urlsplit(uri).password) == password
+    assert uri == 'postgresql://lg_bot:%s@10.0.0.5:5432/lg_bot' % quote(password, safe='')
+
+
+def test_normalized_uri_of_a_generated_password_has_no_percent():
+    assert '%' not in normalize_uri(database_uri('lg_bot', 'a' * 20 + '5f3e-_.~', 'h', 5432, 'lg_bot'))
+
+
+@pytest.mark.parametrize('text, expected', [
+    ("error in 'postgresql+psycopg://lg_x:5f%3Ae@10.0.0.5:5432/lg_x' at 3",
+     "error in 'postgresql+psycopg://lg_x:********@10.0.0.5:5432/lg_x' at 3"),
+    ('redis://:p%40ss@redis1:6379/4 and postgresql://u:pw@h/db',
+     'redis://:********@redis1:6379/4 and postgresql://u:********@h/db'),
+    ('http://example.com:8080/path no userinfo', 'http://example.com:8080/path no userinfo'),
+    ('postgresql://user@h/db', 'postgresql://user@h/db'),
+])
+def test_mask_uri_passwords(text, expected):
+    assert mask_uri_passwords(text) == expected
