@@ -146,9 +146,9 @@ class RuntimeAPI(object):
     def change(self, command, ok=('',)):
         """Run a command that changes something; its answer must be one of ok (stripped)."""
         answer = self.execute(command).strip()
-        self.log.append(command)
         if answer not in ok:
             raise HAProxyError('HAProxy refused "%s": %s' % (command, answer))
+        self.log.append(command)
         return answer
 
     # --- reading ------------------------------------------------------------------------

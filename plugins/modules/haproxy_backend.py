@@ -233,6 +233,13 @@ actions:
   sample: ["add server support-bot-r3-1 (172.30.213.21:20001, ready) at run time",
            "drain and remove server support-bot-r2-1 (172.30.213.21:20000) at run time",
            "write /etc/haproxy/conf.d/langgraph-support-bot.cfg"]
+commands:
+  description: Runtime API commands that changed something, in order (none in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["add server be_support-bot/support-bot-r3-1 172.30.213.21:20001 check inter 1s fall 2 rise 1",
+           "enable health be_support-bot/support-bot-r3-1", "enable server be_support-bot/support-bot-r3-1"]
 reloaded:
   description: Whether HAProxy was reloaded.
   returned: always
@@ -291,7 +298,7 @@ def run(module):
 
     result = dict(changed=plan.changed, deployment=deployment, frontend=frontend, backend=backend,
                   config_file=path, actions=plan.describe(deployment, path), reloaded=False,
-                  drain_timed_out=[], servers=report(view))
+                  drain_timed_out=[], servers=report(view), commands=api.log)
     if old_text != plan.new_text:
         result['diff'] = dict(before=old_text or '', after=plan.new_text or '',
                               before_header=path, after_header=path)
