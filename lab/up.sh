@@ -23,7 +23,9 @@ run_playbook() {
   changes=$((changes + changed))
 }
 run_playbook lab/up.yml
+while read -r line; do note "$line"; done < <(lab/build-app-images.sh "127.0.0.1:${LAB_REGISTRY_PORT:-5000}")
 run_playbook -i lab/inventory playbooks/site.yml
+run_playbook -i lab/inventory playbooks/deploy.yml
 
 echo
 if ((changes == 0)); then
@@ -32,3 +34,5 @@ else
   echo "lab is up: $changes change(s) made"
 fi
 echo "inventory: lab/inventory (try: source lab/env.sh; ansible all -m ping)"
+echo "demo deployment (a LangGraph API server, 2 replicas behind HAProxy on lb1): http://172.30.213.31:8123"
+echo "try it: .venv/bin/python -c \"from langgraph_sdk import get_sync_client as c; print(c(url='http://172.30.213.31:8123').runs.wait(None, 'agent', input={'message': 'hi'}))\""
