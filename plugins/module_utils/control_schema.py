@@ -8,14 +8,15 @@ transaction-level advisory lock, so that parallel jobs migrate one after the
 other and the second finds nothing to do. Add a migration by appending to
 MIGRATIONS; never change one that was released.
 
-Tables (version 2):
+Tables (version 3):
 
 - schema_version(version, description, applied_at, applied_by)
 - deployments(name, type, postgres_database, postgres_role, created_at, updated_at)
 - redis_allocations(redis_instance, db_number, deployment, allocated_at, allocated_by),
   UNIQUE (redis_instance, db_number) and UNIQUE (redis_instance, deployment)
-- revisions(deployment, number, image, image_digest, env_fingerprint, status,
-  status_reason, created_by, created_at, deployed_at), key (deployment, number)
+- revisions(deployment, number, image, image_digest, env_fingerprint, env,
+  secret_names, status, status_reason, created_by, created_at, deployed_at),
+  key (deployment, number)
 - deploy_locks(deployment, holder, purpose, since, expires_at), one row per deployment
 - scale_events(id, deployment, decided_at, inputs, current_replicas, desired,
   applied, reason, low_since, scale_down_at)

@@ -141,7 +141,12 @@ class Target(object):
     def start_module(self, module, args, check=False, no_log=False, verbosity=0):
         """Start the module in its own ansible-playbook process; returns a handle for finish()."""
         path, result_path = self.write_module_play(module, args, check, no_log)
-        proc = subprocess.Popen(self.playbook_command(path, verbosity), env=self.env,
+        # Each job its own SSH master (sshd refuses more than MaxSessions=10
+        # sessions on one), and retries for the handshakes sshd's MaxStartups
+        # drops when 30 jobs connect at once, as parallel AWX jobs would.
+        env = dict(self.env, ANSIBLE_SSH_RETRIES='10',
+                   ANSIBLE_SSH_CONTROL_PATH_DIR=tempfile.mkdtemp(prefix='cp-', dir=self.workdir))
+        proc = subprocess.Popen(self.playbook_command(path, verbosity), env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         return proc, result_path
 
@@ -164,10 +169,8 @@ class Target(object):
         """Run a module; returns its result."""
         return self.module_output(module, args, check, no_log)[0]
 
-    def playbook(self, playbook, verbosity=0, extra=(), inventory=None):
+    def playbook(self, playbook, verbosity=0, extra=()):
         cmd = self.playbook_command(playbook, verbosity, extra)
-        if inventory:
-            cmd[2] = inventory
         proc = subprocess.run(cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               timeout=600, check=False)
         return proc.returncode, proc.stdout.decode('utf-8', 'replace')

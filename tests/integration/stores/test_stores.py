@@ -310,38 +310,39 @@ def test_no_password_in_vvv_output(target, names):
 
 # --- the role and playbook -----------------------------------------------------------------------
 
-def write_inventory(target, deployments):
-    path = os.path.join(target.workdir, 'deployments.yml')
+def deployments_vars(target, deployments):
+    """Extra vars replacing the target's langgraph_deployments (group_vars would
+    win over a second inventory, so they are passed with -e @file)."""
+    path = os.path.join(target.workdir, 'deployments-%d.json' % len(os.listdir(target.workdir)))
     with open(path, 'w') as f:
-        yaml.safe_dump({'all': {'vars': {'langgraph_deployments': deployments}}}, f)
-    return path
+        json.dump({'langgraph_deployments': deployments}, f)
+    return ['-e', '@' + path]
 
 
 def test_playbook_allocates_every_deployment_and_is_idempotent(target, names):
     deployments = [dict(name=n, type='production', postgres_password='role-pw-@:/%#?&-' + n) for n in names(3)]
-    extra = write_inventory(target, deployments)
     playbook = os.path.join(REPO, 'playbooks', 'stores.yml')
-    inventory_args = ['-i', extra]
-    rc, output = target.playbook(playbook, verbosity=3, extra=inventory_args)
+    extra_vars = deployments_vars(target, deployments)
+    rc, output = target.playbook(playbook, verbosity=3, extra=extra_vars)
     assert rc == 0, output
     assert_hidden(output, [d['postgres_password'] for d in deployments] + [target.admin_password,
                                                                            target.redis_password])
     for d in deployments:
         assert database_exists(target, pg_name(d['name'])) and allocation(target, d['name']) is not None
         assert '%s: postgresql://%s:********@' % (d['name'], pg_name(d['name'])) in output
-    rc, output = target.playbook(playbook, extra=inventory_args)
+    rc, output = target.playbook(playbook, extra=extra_vars)
     assert rc == 0 and 'changed=0' in output, output
     # One deployment only, with -e deployment=NAME.
-    rc, output = target.playbook(playbook, extra=inventory_args + ['-e', 'deployment=' + deployments[1]['name']])
+    rc, output = target.playbook(playbook, extra=extra_vars + ['-e', 'deployment=' + deployments[1]['name']])
     assert rc == 0 and deployments[1]['name'] + ':' in output and deployments[0]['name'] + ':' not in output
-    rc, output = target.playbook(playbook, extra=inventory_args + ['-e', 'deployment=it-nowhere'])
+    rc, output = target.playbook(playbook, extra=extra_vars + ['-e', 'deployment=it-nowhere'])
     assert rc != 0 and 'deployment it-nowhere is not in langgraph_deployments' in output
 
 
 def test_playbook_rejects_bad_names_before_touching_anything(target, names):
     good = names(1)[0]
-    extra = write_inventory(target, [dict(name=good), dict(name='Bad_Name')])
-    rc, output = target.playbook(os.path.join(REPO, 'playbooks', 'stores.yml'), extra=['-i', extra])
+    extra = deployments_vars(target, [dict(name=good), dict(name='Bad_Name')])
+    rc, output = target.playbook(os.path.join(REPO, 'playbooks', 'stores.yml'), extra=extra)
     assert rc != 0 and 'Invalid deployment names Bad_Name' in output
     assert not role_exists(target, pg_name(good)) and allocation(target, good) is None
 
@@ -349,7 +350,7 @@ def test_playbook_rejects_bad_names_before_touching_anything(target, names):
 def test_uris_from_the_role_work(target, names):
     """stores_uris: DATABASE_URI and REDIS_URI usable by psycopg2 and redis-py as given."""
     name = names(1)[0]
-    extra = write_inventory(target, [dict(name=name, postgres_password='uri-pw-@:/%#?&-\u00e4')])
+    extra = deployments_vars(target, [dict(name=name, postgres_password='uri-pw-@:/%#?&-\u00e4')])
     result_path = os.path.join(target.workdir, 'uris.json')
     play = os.path.join(target.workdir, 'uris.yml')
     with open(play, 'w') as f:
@@ -359,7 +360,7 @@ def test_uris_from_the_role_work(target, names):
             'tasks': [{'name': 'Save', 'ansible.builtin.copy': {
                 'content': '{{ stores_uris | to_json }}', 'dest': result_path, 'mode': '0600'},
                 'delegate_to': 'localhost', 'no_log': True}]}], f)
-    rc, output = target.playbook(play, extra=['-i', extra])
+    rc, output = target.playbook(play, extra=extra)
     assert rc == 0, output
     with open(result_path) as f:
         uris = json.load(f)[name]
