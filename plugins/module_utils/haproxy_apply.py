@@ -67,8 +67,9 @@ def report(view):
 class Executor(object):
 
     def __init__(self, api, deployment, path, main_config, config_dir, service, run_command,
-                 render_args, sleep=time.sleep, clock=time.monotonic):
+                 render_args, sleep=time.sleep, clock=time.monotonic, master=None):
         self.api = api
+        self.master = master  # MasterCLI or None: sessions still served by old workers after a reload
         self.deployment = deployment
         self.frontend = frontend_name(deployment)
         self.backend = backend_name(deployment)
@@ -187,15 +188,18 @@ class Executor(object):
             view = self.api.view(self.frontend, self.backend)
             busy = [n for n in names if n in view['servers']
                     and (view['servers'][n]['scur'] or view['servers'][n]['qcur'])]
-            if not busy or self.clock() >= deadline:
+            old = self.old_sessions(names)
+            if not busy and not any(old.values()) or self.clock() >= deadline:
                 break
             self.sleep(POLL)
         for name in names:
             self.api.set_state(self.backend, name, 'maint')
-        for name in busy:
-            # drain_timeout passed: cut what is left.
-            self.api.shutdown_sessions(self.backend, name)
-            self.drain_timed_out.append(name)
+        for name in names:
+            if name in busy:
+                # drain_timeout passed: cut what is left.
+                self.api.shutdown_sessions(self.backend, name)
+            if name in busy or old.get(name):
+                self.drain_timed_out.append(name)
         deadline = self.clock() + DELETE_TIMEOUT
         pending = list(names)
         while pending:
@@ -207,6 +211,15 @@ class Executor(object):
                                    'went into maintenance; they are in maintenance but not removed'
                                    % (', '.join(pending), self.backend, DELETE_TIMEOUT))
             self.sleep(POLL)
+
+    def old_sessions(self, names):
+        """Sessions of names in workers that a reload replaced (they finish their requests)."""
+        if self.master is None:
+            return {}
+        try:
+            return self.master.old_sessions(self.backend, names)
+        except HAProxyError:
+            return {}
 
     def run_steps(self, steps, drain_timeout):
         i = 0

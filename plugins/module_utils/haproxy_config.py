@@ -127,8 +127,8 @@ def server_keywords(state):
 
 
 def server_line(server):
-    return '    server %s %s:%d %s' % (server['name'], server['address'], server['port'],
-                                      ' '.join(server_keywords(server['state'])))
+    keywords = ' '.join(server_keywords(server['state']))
+    return '    server %s %s:%d %s' % (server['name'], server['address'], server['port'], keywords)
 
 
 def render(deployment, bind_port, bind_address, health_path, servers):

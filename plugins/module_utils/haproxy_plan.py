@@ -47,8 +47,8 @@ class Plan(object):
         for step in self.steps:
             s = step['server']
             if step['action'] == 'add':
-                words.append('add server %s (%s:%d, %s) %s' % (s['name'], s['address'], s['port'],
-                                                              s['state'], how))
+                words.append('add server %s (%s:%d, %s) %s'
+                             % (s['name'], s['address'], s['port'], s['state'], how))
             elif step['action'] == 'ready':
                 words.append('set server %s ready %s' % (s['name'], how))
             elif step['action'] == 'drain':

@@ -112,6 +112,20 @@ def backend_view(stat_rows, state_rows, frontend, backend):
     return view
 
 
+def parse_show_proc(text):
+    """PIDs of the old workers in the master CLI's `show proc` (still serving after a reload)."""
+    section = None
+    old = []
+    for line in text.splitlines():
+        if line.startswith('#'):
+            section = line.lstrip('#').strip().split('<')[0].strip()
+            continue
+        words = line.split()
+        if section == 'old workers' and words and words[0].isdigit():
+            old.append(int(words[0]))
+    return old
+
+
 class RuntimeAPI(object):
     """Client of the admin socket at path."""
 
@@ -128,6 +142,8 @@ class RuntimeAPI(object):
             try:
                 sock.connect(self.path)
                 sock.sendall(command.encode('utf-8') + b'\n')
+                # End of input: the master CLI answers only then, as it does for socat.
+                sock.shutdown(socket.SHUT_WR)
                 chunks = []
                 while True:
                     chunk = sock.recv(65536)
@@ -196,3 +212,22 @@ class RuntimeAPI(object):
         if 'still has connections' in answer or 'queue' in answer:
             return False
         raise HAProxyError('HAProxy refused "%s": %s' % (command, answer))
+
+
+class MasterCLI(RuntimeAPI):
+    """The master process's CLI (-S socket): reaches the old workers that finish requests after a reload."""
+
+    def old_workers(self):
+        return parse_show_proc(self.execute('show proc'))
+
+    def old_sessions(self, backend, names):
+        """Current sessions per server name, summed over the old workers (0 where they are gone)."""
+        total = dict((name, 0) for name in names)
+        for pid in self.old_workers():
+            answer = self.execute('@!%d show stat' % pid)
+            if not answer.startswith('# '):
+                continue  # the worker exited meanwhile
+            for row in parse_show_stat(answer):
+                if row.get('pxname') == backend and row.get('svname') in total:
+                    total[row['svname']] += _int(row.get('scur')) + _int(row.get('qcur'))
+        return total

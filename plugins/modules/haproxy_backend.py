@@ -26,7 +26,8 @@ description:
   - Servers are checked with C(GET <health_path>) every second (down after 2 failures, up after 1
     success). A drained server keeps its checks and gets weight 0 in the file.
   - Servers not listed in O(servers) are kept as they are unless O(purge=true). Without O(servers) the
-    module changes no server and only reports them (and ensures the frontend and backend).
+    module changes no server and only reports them (and ensures the frontend and backend). For a
+    read-only report of a deployment's servers and sessions, run it without O(servers) in check mode.
   - Every input is checked, and the runtime API must answer, before anything changes.
 author:
   - selfhost.langgraph maintainers (@selfhost)
@@ -125,12 +126,17 @@ options:
     description: Name of the systemd unit reloaded with C(systemctl reload).
     type: str
     default: haproxy
+  master_socket:
+    description:
+      - Path of the master process's CLI socket (C(-S), set by the role). After a reload, old workers finish
+        their requests; through this socket the module waits for their sessions on a removed server too.
+      - Set to an empty string to wait only for the current worker's sessions. A missing socket is ignored.
+    type: path
+    default: /run/haproxy-master.sock
 notes:
   - Runs on the load balancer host as root (C(become=true)).
-  - When HAProxy is reloaded while a server drains, the requests it still serves finish in the old
-    worker, which the runtime API no longer reports; stop such servers only after their longest request.
-seealso:
-  - role: selfhost.langgraph.haproxy
+  - When HAProxy is reloaded while a server drains (another deployment was added, say), the requests it
+    still serves finish in the old worker; the module waits for those too through O(master_socket).
 '''
 
 EXAMPLES = r'''
@@ -246,7 +252,9 @@ reloaded:
   type: bool
   sample: false
 drain_timed_out:
-  description: Removed servers whose sessions were still running after O(drain_timeout) and were cut.
+  description:
+    - Removed servers whose sessions were still running after O(drain_timeout). Those of the current worker
+      were shut down; those of old workers (after a reload) end with the request or C(hard-stop-after).
   returned: always
   type: list
   elements: str
@@ -271,7 +279,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config 
     validate_inputs,
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_plan import plan as make_plan
-from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import RuntimeAPI
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import MasterCLI, RuntimeAPI
 
 
 def run(module):
@@ -308,7 +316,8 @@ def run(module):
     executor = Executor(api, deployment, path, p['main_config'], p['config_dir'], p['service'],
                         module.run_command,
                         dict(bind_port=p['bind_port'], bind_address=p['bind_address'],
-                             health_path=p['health_path']))
+                             health_path=p['health_path']),
+                        master=MasterCLI(p['master_socket']) if p['master_socket'] else None)
     view = executor.apply(plan, p['drain_timeout'])
     result['reloaded'] = executor.reloaded
     result['drain_timed_out'] = executor.drain_timed_out
@@ -344,6 +353,7 @@ def main():
             config_dir=dict(type='path', default='/etc/haproxy/conf.d'),
             main_config=dict(type='path', default='/etc/haproxy/haproxy.cfg'),
             service=dict(type='str', default='haproxy'),
+            master_socket=dict(type='path', default='/run/haproxy-master.sock'),
         ),
         required_if=[('state', 'present', ['bind_port'])],
         supports_check_mode=True,

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A tiny HTTP backend for the haproxy tests (standard library only).
@@ -8,7 +7,7 @@ GET /sleep/<s>   waits s seconds (at most 120), then answers like /
 GET /fail-ok     makes /ok answer 503 from now on; /heal-ok undoes it
 anything else    200 "<name>\n", so a test can tell which server answered
 
-Usage: backend.py PORT NAME
+Usage: python3 backend.py PORT NAME
 """
 
 from __future__ import absolute_import, division, print_function

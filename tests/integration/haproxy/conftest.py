@@ -83,7 +83,7 @@ class Lab(object):
         path = os.path.join(self.workdir, 'play-%s.yml' % uuid.uuid4().hex)
         with open(path, 'w') as f:
             json.dump(plays, f)
-        proc = subprocess.run(['ansible-playbook', '-i', LAB_INVENTORY, path], env=self.env,
+        proc = subprocess.run(['ansible-playbook', '-i', LAB_INVENTORY, path], env=self.env, check=False,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
         output = proc.stdout.decode('utf-8', 'replace')
         if proc.returncode != 0:
@@ -131,7 +131,7 @@ class Lab(object):
     def lb_shell(self, command):
         """Run a shell command as root on lb1; returns its stdout."""
         out = subprocess.run(['ansible', '-i', LAB_INVENTORY, self.lb_host, '-b', '-o', '-m',
-                              'ansible.builtin.shell', '-a', command], env=self.env,
+                              'ansible.builtin.shell', '-a', command], env=self.env, check=False,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
         text = out.stdout.decode('utf-8', 'replace')
         if out.returncode != 0:
@@ -142,29 +142,41 @@ class Lab(object):
     def setup(self):
         backend = os.path.join(os.path.dirname(__file__), 'backend.py')
         unit = 'lg-it-haproxy-backend-%d' % BACKEND_PORT
+        start = ('systemctl stop {0} 2>/dev/null; systemctl reset-failed {0} 2>/dev/null; '
+                 'systemd-run --unit {0} /usr/bin/python3 /usr/local/lib/lg-it-haproxy-backend.py {1} '
+                 '{{{{ inventory_hostname }}}}').format(unit, BACKEND_PORT)
+        backends = [
+            {'name': 'Copy the backend', 'ansible.builtin.copy': {
+                'src': backend, 'dest': '/usr/local/lib/lg-it-haproxy-backend.py', 'mode': '0644'}},
+            {'name': 'Start it as a transient unit (restarted, so it starts healthy)', 'ansible.builtin.shell': start},
+            {'name': 'Wait for it', 'ansible.builtin.wait_for': {'port': BACKEND_PORT, 'timeout': 20}},
+        ]
         self.playbook([
             {'name': 'Install HAProxy', 'hosts': self.lb_host, 'become': True, 'gather_facts': True,
              'roles': ['selfhost.langgraph.haproxy']},
             {'name': 'Start test backends', 'hosts': ','.join(name for name, _a in self.apps),
-             'become': True, 'gather_facts': False, 'tasks': [
-                 {'name': 'Copy the backend', 'ansible.builtin.copy': {
-                     'src': backend, 'dest': '/usr/local/bin/lg-it-haproxy-backend', 'mode': '0755'}},
-                 {'name': 'Start it as a transient unit (restarted, so it starts healthy)',
-                  'ansible.builtin.shell': 'systemctl stop %s 2>/dev/null; systemctl reset-failed %s 2>/dev/null; '
-                                           'systemd-run --unit %s /usr/local/bin/lg-it-haproxy-backend %d '
-                                           '{{ inventory_hostname }}' % (unit, unit, unit, BACKEND_PORT)},
-                 {'name': 'Wait for it', 'ansible.builtin.wait_for': {'port': BACKEND_PORT, 'timeout': 20}},
-             ]},
+             'become': True, 'gather_facts': False, 'tasks': backends},
         ])
 
     def teardown(self):
         unit = 'lg-it-haproxy-backend-%d' % BACKEND_PORT
-        for name in sorted(self.deployments):
-            self.module(dict(deployment=name, state='absent'))
+        # Every test deployment, also those of earlier, interrupted runs.
+        left = self.lb_shell('cd /etc/haproxy/conf.d && ls %s*.cfg 2>/dev/null || true' % ('langgraph-' + PREFIX))
+        names = set(self.deployments)
+        names.update(f[len('langgraph-'):-len('.cfg')] for f in left.split() if f.endswith('.cfg'))
+        failures = []
+        for name in sorted(names):
+            result = self.module(dict(deployment=name, state='absent'))
+            if result.get('failed'):
+                failures.append('%s: %s' % (name, result.get('msg')))
         self.playbook([{'name': 'Stop test backends', 'hosts': ','.join(name for name, _a in self.apps),
                         'become': True, 'gather_facts': False, 'tasks': [
                             {'name': 'Stop the unit', 'ansible.builtin.command': 'systemctl stop %s' % unit,
-                             'failed_when': False, 'changed_when': True}]}])
+                             'failed_when': False, 'changed_when': True},
+                            {'name': 'Remove the backend', 'ansible.builtin.file': {
+                                'path': '/usr/local/lib/lg-it-haproxy-backend.py', 'state': 'absent'}}]}])
+        if failures:
+            raise AssertionError('could not remove test deployments from HAProxy: %s' % '; '.join(failures))
 
     # --- helpers ----------------------------------------------------------------------------
     def server(self, index, name=None, state='ready', port=BACKEND_PORT):

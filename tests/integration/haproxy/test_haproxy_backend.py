@@ -20,7 +20,7 @@ def by_name(result):
 def answers(lab, port, count):
     """Names of the servers that answered count sequential requests (status must be 200)."""
     names = []
-    for _ in range(count):
+    for _i in range(count):
         status, body = http_get(lab.url(port))
         assert status == 200, (status, body)
         names.append(body.strip())

@@ -172,6 +172,43 @@ def test_remove_cuts_sessions_after_drain_timeout(setup):
     assert 5.0 <= clock.now < 6.0
 
 
+class FakeMaster(object):
+    """Old workers after a reload: a's last session there ends at a given time."""
+
+    def __init__(self, clock, until):
+        self.clock = clock
+        self.until = until
+
+    def old_sessions(self, backend, names):
+        return dict((n, 1 if n == 'a' and self.clock() < self.until else 0) for n in names)
+
+
+def test_remove_waits_for_old_workers_too(setup):
+    ex, api, _runner, clock, path = setup([live('a')], in_file=[want('a')])
+    ex.master = FakeMaster(clock, 12.0)
+    run_plan(ex, api, path, [want('a', 'absent')])
+    assert 12.0 <= clock.now < 13.0 and ex.drain_timed_out == []
+    assert ('shutdown', 'a') not in api.calls
+
+
+def test_old_worker_sessions_after_drain_timeout_are_reported(setup):
+    ex, api, _runner, clock, path = setup([live('a')], in_file=[want('a')])
+    ex.master = FakeMaster(clock, 1000.0)
+    run_plan(ex, api, path, [want('a', 'absent')], drain_timeout=3)
+    assert ex.drain_timed_out == ['a'] and ('shutdown', 'a') not in api.calls and ('del', 'a') in api.calls
+
+
+def test_unreachable_master_socket_is_ignored(setup):
+    ex, api, _runner, _clock, path = setup([live('a')], in_file=[want('a')])
+
+    class Broken(object):
+        def old_sessions(self, backend, names):
+            raise HAProxyError('cannot talk to the master')
+    ex.master = Broken()
+    run_plan(ex, api, path, [want('a', 'absent')])
+    assert ('del', 'a') in api.calls
+
+
 def test_removals_drain_together(setup):
     ex, api, _runner, clock, path = setup([live('a'), live('b')], in_file=[want('a'), want('b')])
     api.busy_until.update(a=4.0, b=4.0)

@@ -13,10 +13,12 @@ import pytest
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import HAProxyError
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import (
+    MasterCLI,
     RuntimeAPI,
     backend_view,
     normalise_status,
     parse_servers_state,
+    parse_show_proc,
     parse_show_stat,
 )
 
@@ -34,9 +36,10 @@ be_other,BACKEND,0,0,0,UP,1,,,
 
 """
 
-SERVERS_STATE = """1
-# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord
-4 be_app 1 a 10.0.0.1 2 0 1 1 2 15 3 2 6 0 0 0 - 8000 -
+SERVERS_STATE = (
+    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord\n") + """4 be_app 1 a 10.0.0.1 2 0 1 1 2 15 3 2 6 0 0 0 - 8000 -
 4 be_app 2 b 10.0.0.2 2 8 1 1 2 15 3 2 6 0 0 0 - 8000 -
 """
 
@@ -149,3 +152,31 @@ def test_socket_that_is_not_haproxy():
             RuntimeAPI(fake.path, timeout=5).ping()
     finally:
         fake.close()
+
+
+SHOW_PROC = """#<PID>          <type>          <reloads>       <uptime>        <version>
+395             master          52 [failed: 0]  0d00h31m26s     2.6.12-1+deb12u4
+# workers
+2606            worker          0               0d00h00m01s     2.6.12-1+deb12u4
+# old workers
+2590            worker          1               0d00h00m08s     2.6.12-1+deb12u4
+2541            worker          2               0d00h01m46s     2.6.12-1+deb12u4
+# programs
+
+"""
+
+
+def test_parse_show_proc():
+    assert parse_show_proc(SHOW_PROC) == [2590, 2541]
+    assert parse_show_proc(SHOW_PROC.replace('# old workers', '# programs')) == []
+
+
+def test_master_cli_sums_old_workers_sessions():
+    class Fake(MasterCLI):
+        def execute(self, command):
+            if command == 'show proc':
+                return SHOW_PROC
+            if command == '@!2590 show stat':
+                return SHOW_STAT
+            return "Can't find the target PID matching the prefix '@!2541'\n"
+    assert Fake('/nowhere').old_sessions('be_app', ['a', 'b', 'z']) == dict(a=1, b=1, z=0)
