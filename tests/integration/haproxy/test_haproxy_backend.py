@@ -180,3 +180,24 @@ def test_bad_input_changes_nothing(lab, args, message):
     result = lab.module(args)
     assert result.get('failed') and message in result['msg'], result
     assert lab.lb_shell('test -e /etc/haproxy/conf.d/langgraph-it-hx-bad.cfg && echo yes || echo no') == 'no'
+
+
+def test_removal_waits_for_old_workers_after_a_reload(lab, deployment):
+    """A reload (say, another deployment added) while a request runs: it finishes in the old worker."""
+    name, port = deployment
+    first, second = lab.apps[0][0], lab.apps[1][0]
+    lab.module(dict(deployment=name, bind_port=port, servers=[lab.server(0), lab.server(1, state='drain')],
+                    wait_healthy=True))
+    slow = {}
+    thread = threading.Thread(target=lambda: slow.update(answer=http_get(lab.url(port, '/sleep/10'), timeout=60),
+                                                         ended=time.monotonic()))
+    thread.start()
+    time.sleep(1)
+    lab.lb_shell('systemctl reload haproxy')
+    removed = lab.module(dict(deployment=name, bind_port=port, drain_timeout=60,
+                              servers=[lab.server(1), lab.server(0, state='absent')]))
+    finished = time.monotonic()
+    thread.join(60)
+    assert slow['answer'] == (200, first + '\n')
+    assert removed['drain_timed_out'] == [] and sorted(by_name(removed)) == [second], removed
+    assert finished >= slow['ended'] - 1  # the module returned only once the request had finished
