@@ -251,9 +251,10 @@ def run(module, client, spec):
         to_check = created + [(name, by_name[name]) for name in plan.start]
         engine.wait_healthy(client, to_check, params['health_path'], params['health_timeout'])
     except Exception:
-        # Nothing half-done: the containers this run made go away again.
+        # Nothing half-done: the containers this run made go away again, killed
+        # at once (a server whose graph failed to load ignores SIGTERM).
         for name, dummy in created:
-            engine.remove(client, name, 5)
+            engine.remove(client, name, 0)
         raise
     for name in plan.remove:
         engine.remove(client, name, spec['stop_timeout'])

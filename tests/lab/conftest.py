@@ -44,3 +44,18 @@ def lab():
     if not (INVENTORY / "hosts.yml").exists():
         pytest.fail("the lab is not up: run `make lab` first")
     return INVENTORY
+
+
+def playbook(name, *args, check=True, extra_vars=None, timeout=900):
+    """Runs playbooks/NAME against the lab; extra_vars (a dict) go in as JSON."""
+    cmd = ["ansible-playbook", "-i", str(INVENTORY), str(REPO / "playbooks" / name), *args]
+    if extra_vars is not None:
+        cmd += ["-e", json.dumps(extra_vars)]
+    return run(*cmd, check=check, cwd=REPO, timeout=timeout)
+
+
+def vm_sql(query, database="postgres"):
+    """Runs SQL as the postgres superuser on pg1; returns the output lines."""
+    result = run("docker", "exec", "selfhost-lab-pg1", "runuser", "-u", "postgres", "--",
+                 "psql", "-XAtq", "-d", database, "-c", query)
+    return result.stdout.split()
