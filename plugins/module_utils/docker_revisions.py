@@ -8,8 +8,8 @@ __metaclass__ = type
 
 import time
 
-from ansible.module_utils.six.moves.urllib.request import urlopen
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils import revision_plan as rp
@@ -99,7 +99,7 @@ def remove(client, name, stop_timeout):
 def probe(port, path, timeout=2):
     """HTTP status of GET path on 127.0.0.1:port, or None when nothing answers."""
     try:
-        return urlopen('http://127.0.0.1:%d%s' % (port, path), timeout=timeout).getcode()
+        return open_url('http://127.0.0.1:%d%s' % (port, path), timeout=timeout, use_proxy=False).getcode()
     except HTTPError as exc:
         return exc.code
     except (URLError, IOError, ValueError):

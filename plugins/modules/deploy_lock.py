@@ -27,6 +27,7 @@ attributes:
     description: Reports who holds the lock and whether it would be taken or released.
   diff_mode:
     support: none
+    description: Returns no diff.
   idempotent:
     support: full
     description: Taking a lock the holder already has, or releasing one it does not have, changes nothing.

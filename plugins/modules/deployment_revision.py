@@ -14,7 +14,7 @@ version_added: 0.1.0
 description:
   - A revision is one immutable pair of an image and an environment, numbered 1, 2, 3 ... per deployment,
     and kept in the control database with the image digest, the environment (secret values are never
-    stored: only their names, and a fingerprint), who created it and when.
+    stored, only their names and a fingerprint), who created it and when.
   - With O(image), records a new revision unless the newest one has the same image and environment and did
     not fail, in which case that one is returned unchanged (running a deploy twice is not a new revision).
   - With O(number) and O(status), moves that revision to the status. A revision becoming V(deployed) marks
@@ -30,6 +30,7 @@ attributes:
     description: Returns the revision that would be recorded, or whether the status would change.
   diff_mode:
     support: none
+    description: Returns no diff.
   idempotent:
     support: full
     description: The same image and environment give back the same revision; the same status changes nothing.

@@ -32,6 +32,7 @@ attributes:
     description: Reports the containers that would be created, started or removed.
   diff_mode:
     support: none
+    description: Returns no diff.
   idempotent:
     support: full
     description: With the same input and healthy containers, a second run changes nothing.

@@ -24,6 +24,7 @@ attributes:
     description: Read only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Returns no diff.
   idempotent:
     support: full
     description: Read only.

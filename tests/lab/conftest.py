@@ -17,7 +17,7 @@ VMS = {"pg1": "172.30.213.11", "redis1": "172.30.213.12", "app1": "172.30.213.21
 
 def run(*args, check=True, **kwargs):
     """Runs a command, returning the completed process; shows its output when it fails."""
-    result = subprocess.run(args, capture_output=True, text=True, **kwargs)
+    result = subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(
             f"{' '.join(map(str, args))} exited {result.returncode}\n"

@@ -47,7 +47,7 @@ class Load:
     def __enter__(self):
         deadline = time.time() + self.max_seconds
         self._workers = [threading.Thread(target=self._run, args=(deadline,), daemon=True)
-                         for _ in range(self.threads)]
+                         for dummy in range(self.threads)]
         for worker in self._workers:
             worker.start()
         return self
@@ -63,4 +63,4 @@ class Load:
     def summary(self):
         return "%d sent, %d answered, %d failed%s" % (
             self.sent, len(self.answers), len(self.failures),
-            (": first failures " + "; ".join(f for _, f in self.failures[:3])) if self.failures else "")
+            (": first failures " + "; ".join(failure for dummy, failure in self.failures[:3])) if self.failures else "")

@@ -34,7 +34,7 @@ def test_app_vm_engine_pulls_from_lab_registry_and_serves(lab):
                           become=True)
         assert started["app1"]["rc"] == 0, started["app1"]
         body = None
-        for _ in range(50):
+        for dummy in range(50):
             try:
                 with urllib.request.urlopen(f"http://{VMS['app1']}:18080/token.txt", timeout=2) as answer:
                     body = answer.read().decode().strip()

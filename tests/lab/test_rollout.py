@@ -121,7 +121,7 @@ def test_never_healthy_revision_fails_and_revision_2_keeps_serving():
     output = result.stdout + result.stderr
     assert f"deploy of e2e-bot revision {rev(3)} failed" in output and "not healthy" in output, output[-3000:]
     assert load.failures == [], load.summary()
-    assert {v for _, v in load.answers} == {"v2"}
+    assert {version for dummy, version in load.answers} == {"v2"}
     assert containers() == {"app1": [(rev(2), True)], "app2": [(rev(2), True)]}
     assert vm_sql(f"SELECT status FROM revisions WHERE deployment = '{NAME}' AND number >= {rev(1)} ORDER BY number",
                   "langgraph_control") == ["superseded", "deployed", "failed"]
@@ -150,7 +150,7 @@ def test_two_deploys_at_once_never_interleave():
         loser = outputs[codes.index(0) ^ 1]
         assert "is locked by" in loser, loser[-2000:]
     served = containers()
-    revisions = {rev for entries in served.values() for rev, _ in entries}
+    revisions = {number for entries in served.values() for number, dummy in entries}
     assert len(revisions) == 1 and all(len(entries) == 1 for entries in served.values()), served
 
 

@@ -81,7 +81,7 @@ def env(tmp_path_factory):
     run("docker", "network", "create", network)
     run("docker", "run", "-d", "--name", stores, "--network", network, "--entrypoint", "bash",
         STORES_IMAGE, "-c", STORES_START)
-    for _ in range(120):
+    for dummy in range(120):
         if run("docker", "exec", stores, "test", "-e", "/tmp/ready", check=False).returncode == 0:
             break
         time.sleep(0.5)
