@@ -20,12 +20,13 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 COLLECTION_SOURCES := galaxy.yml meta/runtime.yml README.md $(shell find plugins roles playbooks tests/sanity changelogs -type f 2>/dev/null)
 
-.PHONY: help venv collection lab lab-down lab-clean test test-sanity test-lint test-unit test-lab test-molecule
+.PHONY: help venv collection lab lab-down lab-clean test test-sanity test-lint test-unit test-lab test-molecule bench
 
 help:
-	@echo "make lab        bring up the local lab fleet and run playbooks/site.yml on it"
+	@echo "make lab        bring up the local lab fleet, install it and deploy the demo LangGraph server"
 	@echo "make lab-down   remove every container, network, volume and key the lab made"
 	@echo "make test       the whole test suite (sanity, lint, unit, lab, molecule)"
+	@echo "make bench      benchmarks against the lab (figures printed, never asserted)"
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.txt
@@ -52,6 +53,7 @@ lab-clean: lab-down
 	lab/down.sh --images
 
 test: test-sanity test-lint test-unit test-lab test-molecule
+	@echo "make test: all passed"
 
 # ansible-test lists files with git when it finds a repository above the
 # collection, and .build is ignored by git here: so sanity runs on a copy of
@@ -73,9 +75,20 @@ test-lint: venv
 test-unit: collection
 	$(BIN)/pytest -q tests/unit
 
+# Tests against the lab fleet: each folder is its own pytest run (each has its own conftest).
+LAB_TEST_DIRS := tests/lab tests/integration/stores tests/integration/haproxy
 test-lab: collection
 	lab/up.sh
-	$(BIN)/pytest -q tests/lab
+	for dir in $(LAB_TEST_DIRS); do $(BIN)/pytest -q -p no:cacheprovider $$dir || exit 1; done
 
 test-molecule: collection
 	tests/run-molecule.sh
+
+# The lab's store addresses and (lab-only) passwords, as in lab/inventory/group_vars/all.yml.
+bench: export BENCH_PG_HOST = 172.30.213.11
+bench: export BENCH_REDIS_HOST = 172.30.213.12
+bench: export BENCH_ADMIN_PASSWORD = lab-admin-Pw:/@%\#?&
+bench: export BENCH_REDIS_PASSWORD = lab-redis-Pw:/@%\#?&
+bench: collection
+	lab/up.sh >/dev/null
+	for bench in benchmarks/*.py; do echo "== $$bench"; $(BIN)/python $$bench || exit 1; done

@@ -22,5 +22,5 @@ else
     [[ -n "${images// }" ]] && docker rmi -f $images >/dev/null && echo "removed lab images"
   fi
 fi
-rm -rf .state inventory/hosts.yml
+rm -rf "${LAB_STATE_DIR:-/var/lib/selfhost-langgraph-lab}" inventory/hosts.yml
 echo "lab is down"

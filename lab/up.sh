@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source lab/env.sh
 
 changes=0
+started=$SECONDS
 note() { echo "$1"; [[ "$1" == changed:* ]] && changes=$((changes + 1)) || true; }
 
 while read -r line; do note "$line"; done < <(lab/prerequisites.sh)
@@ -29,9 +30,9 @@ run_playbook -i lab/inventory playbooks/deploy.yml
 
 echo
 if ((changes == 0)); then
-  echo "lab is up: nothing changed"
+  echo "lab is up: nothing changed ($((SECONDS - started)) s)"
 else
-  echo "lab is up: $changes change(s) made"
+  echo "lab is up: $changes change(s) made ($((SECONDS - started)) s)"
 fi
 echo "inventory: lab/inventory (try: source lab/env.sh; ansible all -m ping)"
 echo "demo deployment (a LangGraph API server, 2 replicas behind HAProxy on lb1): http://172.30.213.31:8123"
