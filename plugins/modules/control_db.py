@@ -23,6 +23,8 @@ author:
   - selfhost.langgraph maintainers (@selfhost)
 requirements:
   - psycopg2 (Debian package C(python3-psycopg2)) on the host where the module runs
+extends_documentation_fragment:
+  - selfhost.langgraph.postgres
 attributes:
   check_mode:
     support: full
@@ -38,43 +40,7 @@ options:
     description:
       - Create the control database when it does not exist. O(login_user) needs C(CREATEDB) for that.
     type: bool
-    default: true
-  login_host:
-    description: Host of the Postgres server.
-    type: str
-    default: localhost
-  login_port:
-    description: Port of the Postgres server.
-    type: int
-    default: 5432
-  login_user:
-    description: Admin role the module connects as (C(postgres_admin_user)).
-    type: str
-    default: langgraph_admin
-  login_password:
-    description: Password of O(login_user) (C(postgres_admin_password), keep it in Ansible Vault).
-    type: str
-  maintenance_db:
-    description: Database to connect to when the control database does not exist yet.
-    type: str
-    default: postgres
-  control_database:
-    description: Name of the control database (C(postgres_control_database)).
-    type: str
-    default: langgraph_control
-  ssl_mode:
-    description: libpq C(sslmode) of the admin connection.
-    type: str
-    default: prefer
-    choices: [disable, allow, prefer, require, verify-ca, verify-full]
-  ca_cert:
-    description: CA certificate file that verifies the server (for O(ssl_mode=verify-ca) and O(ssl_mode=verify-full)).
-    type: path
-  connect_timeout:
-    description: Seconds to wait for a connection.
-    type: int
-    default: 10
-'''
+    default: true'''
 
 EXAMPLES = r'''
 - name: Migrate the control database

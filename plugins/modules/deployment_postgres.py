@@ -33,6 +33,8 @@ author:
   - selfhost.langgraph maintainers (@selfhost)
 requirements:
   - psycopg2 (Debian package C(python3-psycopg2)) on the host where the module runs
+extends_documentation_fragment:
+  - selfhost.langgraph.postgres
 attributes:
   check_mode:
     support: full
@@ -88,41 +90,6 @@ options:
     description: C(sslmode) added to RV(database_uri) (set it when the server has TLS, e.g. V(require)).
     type: str
     choices: [disable, allow, prefer, require, verify-ca, verify-full]
-  login_host:
-    description: Host of the Postgres server the module connects to as admin.
-    type: str
-    default: localhost
-  login_port:
-    description: Port of the Postgres server.
-    type: int
-    default: 5432
-  login_user:
-    description: Admin role the module connects as (C(postgres_admin_user)).
-    type: str
-    default: langgraph_admin
-  login_password:
-    description: Password of O(login_user) (C(postgres_admin_password), keep it in Ansible Vault).
-    type: str
-  maintenance_db:
-    description: Database the admin connects to for creating and dropping.
-    type: str
-    default: postgres
-  control_database:
-    description: Name of the control database; also a reserved deployment name.
-    type: str
-    default: langgraph_control
-  ssl_mode:
-    description: libpq C(sslmode) of the admin connection.
-    type: str
-    default: prefer
-    choices: [disable, allow, prefer, require, verify-ca, verify-full]
-  ca_cert:
-    description: CA certificate file that verifies the server.
-    type: path
-  connect_timeout:
-    description: Seconds to wait for a connection.
-    type: int
-    default: 10
 seealso:
   - module: selfhost.langgraph.deployment_redis
   - module: selfhost.langgraph.control_db

@@ -29,6 +29,8 @@ author:
   - selfhost.langgraph maintainers (@selfhost)
 requirements:
   - psycopg2 (Debian package C(python3-psycopg2)) and redis-py (C(python3-redis)) where the module runs
+extends_documentation_fragment:
+  - selfhost.langgraph.postgres
 attributes:
   check_mode:
     support: full
@@ -90,41 +92,6 @@ options:
     description: Verify the Redis server's certificate when O(redis_tls=true).
     type: bool
     default: true
-  login_host:
-    description: Host of the Postgres server holding the control database.
-    type: str
-    default: localhost
-  login_port:
-    description: Port of the Postgres server.
-    type: int
-    default: 5432
-  login_user:
-    description: Admin role for the control database (C(postgres_admin_user)).
-    type: str
-    default: langgraph_admin
-  login_password:
-    description: Password of O(login_user) (C(postgres_admin_password)).
-    type: str
-  maintenance_db:
-    description: Not used by this module; accepted so that the same connection options fit every store module.
-    type: str
-    default: postgres
-  control_database:
-    description: Name of the control database; also a reserved deployment name.
-    type: str
-    default: langgraph_control
-  ssl_mode:
-    description: libpq C(sslmode) of the control database connection.
-    type: str
-    default: prefer
-    choices: [disable, allow, prefer, require, verify-ca, verify-full]
-  ca_cert:
-    description: CA certificate file that verifies the Postgres server.
-    type: path
-  connect_timeout:
-    description: Seconds to wait for a connection (Postgres and Redis).
-    type: int
-    default: 10
 seealso:
   - module: selfhost.langgraph.deployment_postgres
   - module: selfhost.langgraph.control_db
