@@ -34,6 +34,7 @@ attributes:
     description: Measures the queue and decides; records nothing and returns the decision.
   diff_mode:
     support: none
+    description: Returns no diff.
   idempotent:
     support: partial
     description:

@@ -24,6 +24,7 @@ attributes:
     description: The module only reads; check mode measures as well.
   diff_mode:
     support: none
+    description: Returns no diff.
   idempotent:
     support: full
     description: Never changes anything.
@@ -48,7 +49,7 @@ requirements:
   - HAProxy 2.6 or later with an admin-level stats socket on the host the module runs on
 notes:
   - The total is the sum over servers of their average sessions plus the backend's average queue (requests
-    HAProxy holds for want of a free server). Draining servers count: their in-flight requests are load.
+    HAProxy holds for want of a free server). Draining servers count, as their in-flight requests are load.
 '''
 
 EXAMPLES = r'''

@@ -47,8 +47,9 @@ CASES = [
     ('timer of another count restarts', dict(current=3, concurrency=5, state=timer(DELAY + 5, current=4)),
      3, False, 'start'),
     ('zero delay scales down at once', dict(current=4, concurrency=5, scale_down_delay=0), 1, True, None),
-    ('string delay 90s', dict(current=2, concurrency=0, scale_down_delay='90s',
-                             state=dict(low_since=NOW - 91, scale_down_at=NOW - 1)), 1, True, None),
+    ('string delay 90s',
+     dict(current=2, concurrency=0, scale_down_delay='90s', state=dict(low_since=NOW - 91, scale_down_at=NOW - 1)),
+     1, True, None),
     ('down never below min', dict(current=4, concurrency=0, min_replicas=2, state=timer(DELAY)), 2, True, None),
     # Tolerance.
     ('21 on 2 within 10%', dict(current=2, concurrency=21), 2, False, None),

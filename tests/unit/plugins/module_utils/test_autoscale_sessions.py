@@ -16,7 +16,7 @@ def stat(servers, queue=0, backend='be_bot'):
     lines += ['%s,%s,0,%d,%d,%s,10.0.0.1:2000' % (backend, name, scur, 0 if status == 'DRAIN' else 1,
                                                   'UP' if status == 'DRAIN' else status)
               for name, (scur, status) in servers.items()]
-    lines.append('%s,BACKEND,%d,%d,2,UP,' % (backend, queue, sum(s for s, _ in servers.values())))
+    lines.append('%s,BACKEND,%d,%d,2,UP,' % (backend, queue, sum(v[0] for v in servers.values())))
     return HEADER + '\n'.join(lines) + '\n'
 
 
