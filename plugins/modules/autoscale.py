@@ -330,6 +330,9 @@ def main():
         conn.close()
     except (StoreError, policy.PolicyError) as e:
         module.fail_json(msg=str(e))
+    except psycopg2.Error as e:
+        module.fail_json(msg='the control database %s could not be read or written: %s; is its schema current '
+                             '(selfhost.langgraph.control_db)?' % (params['control_database'], str(e).strip()))
     module.exit_json(changed=not module.check_mode, desired=decision['desired'], apply=decision['apply'],
                      reason=decision['reason'], decision_id=decision_id, computed=decision['computed'],
                      low_since=_iso(decision['low_since']), scale_down_at=_iso(decision['scale_down_at']),
