@@ -44,9 +44,10 @@ def running():
 
 
 def events(since_id=0):
-    rows = vm_sql(f"SELECT id, current_replicas, desired, coalesce(applied, -1), reason FROM scale_events "
+    """[id, current, desired, applied or -1] of the decisions after since_id (vm_sql splits on blanks)."""
+    rows = vm_sql(f"SELECT id, current_replicas, desired, coalesce(applied, -1) FROM scale_events "
                   f"WHERE deployment = '{NAME}' AND id > {since_id} ORDER BY id", "langgraph_control")
-    return [row.split("|", 4) for row in rows]
+    return [row.split("|") for row in rows]
 
 
 def last_event_id():
