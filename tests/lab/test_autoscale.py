@@ -69,7 +69,7 @@ class SlowLoad(Load):
 def slow_load(threads, sleep_s, seconds):
     """threads concurrent requests each holding sleep_s seconds, bounded in time and count."""
     return SlowLoad(URL, threads=threads, sleep_s=sleep_s, max_requests=threads * (seconds // sleep_s + 2),
-                max_seconds=seconds)
+                    max_seconds=seconds)
 
 
 @pytest.fixture(scope="module", autouse=True)
