@@ -2,6 +2,7 @@
 runs through HAProxy until stopped, a request budget or a time limit is
 reached, recording every failure and which revision answered."""
 
+import http.client
 import json
 import threading
 import time
@@ -32,7 +33,7 @@ class Load:
                 version = json.loads(response.read()).get("version")
                 with self._lock:
                     self.answers.append((time.time(), version))
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             with self._lock:
                 self.failures.append((time.time(), repr(exc)))
 
