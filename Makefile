@@ -17,6 +17,10 @@ export ANSIBLE_COLLECTIONS_PATH = $(COLLECTIONS):$(SITE_PACKAGES)
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH = false
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# A private Ansible home: Molecule installs the checkout's collection into
+# $ANSIBLE_HOME/collections, and ansible-lint looks there before anything else,
+# so a shared ~/.ansible would let one checkout's copy shadow another's.
+export ANSIBLE_HOME := $(BUILD)/ansible-home
 
 COLLECTION_SOURCES := galaxy.yml meta/runtime.yml README.md $(shell find plugins roles playbooks tests/sanity changelogs -type f 2>/dev/null)
 

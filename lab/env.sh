@@ -6,4 +6,5 @@ export PATH="$_repo/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$_repo/ansible.cfg"
 export ANSIBLE_COLLECTIONS_PATH="$_repo/.build/collections:$_site"
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
+export ANSIBLE_HOME="$_repo/.build/ansible-home"
 unset _repo _site
