@@ -19,6 +19,7 @@ Run it with the lab up: .venv/bin/python benchmarks/rollout.py
 import collections
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -95,8 +96,9 @@ def naive_replace(tag):
             port = int(vm(host, "docker inspect -f '{{index .Config.Labels \"selfhost.langgraph.port\"}}' " + name))
             vm(host, "docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' %s | grep -v '^PATH=' > /tmp/%s.env"
                % (name, name))
-            labels = vm(host, "docker inspect -f '{{range $k, $v := .Config.Labels}}--label {{$k}}={{$v}} {{end}}' "
-                        + name)
+            labels = " ".join("--label " + shlex.quote("%s=%s" % item) for item in json.loads(
+                vm(host, "docker inspect -f '{{json .Config.Labels}}' " + name)).items()
+                if item[0].startswith("selfhost.langgraph."))
             vm(host, "docker stop -t 200 %s >/dev/null && docker rm %s >/dev/null" % (name, name))
             vm(host, "docker run -d --name %s -p %d:8000 --env-file /tmp/%s.env %s %s >/dev/null"
                % (name, port, name, labels, IMAGE.format(tag)))
