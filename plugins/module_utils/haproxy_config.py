@@ -14,12 +14,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
-import os
 import re
 
-from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import validate_deployment_name
+from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import (  # noqa: F401 (names used by other modules)
+    backend_name,
+    frontend_name,
+    haproxy_config_path as config_path,
+    validate_deployment_name,
+)
 
-FILE_PREFIX = 'langgraph-'
 SERVER_STATES = ('ready', 'drain', 'absent')
 
 # Health checks of every server: every second, down after 2 failures, up after 1 success.
@@ -33,18 +36,6 @@ _BIND_RE = re.compile(r'\A\s*bind\s+(\S*):(\d+)\b')
 
 class HAProxyError(Exception):
     """A problem an operator can fix; the message says what and how."""
-
-
-def frontend_name(deployment):
-    return 'fe_' + deployment
-
-
-def backend_name(deployment):
-    return 'be_' + deployment
-
-
-def config_path(config_dir, deployment):
-    return os.path.join(config_dir, '%s%s.cfg' % (FILE_PREFIX, deployment))
 
 
 def validate_port(port, what):

@@ -54,3 +54,10 @@ def password_matches(password, user, verifier):
         digest = 'md5' + hashlib.md5((password + user).encode('utf-8')).hexdigest()
         return hmac.compare_digest(digest, verifier)
     return None
+
+
+def derived_password(seed, deployment):
+    """A deployment's Postgres password when its entry gives none: stable across
+    jobs (AWX keeps no files) and free of characters a URI must encode. The
+    same value the stores role derived before, so existing roles keep theirs."""
+    return hashlib.sha256(('%s:postgres:%s' % (seed, deployment)).encode('utf-8')).hexdigest()

@@ -15,6 +15,7 @@ import json
 import re
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
+from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import container_name  # noqa: F401
 
 LABEL_MANAGED = 'selfhost.langgraph.managed'
 LABEL_DEPLOYMENT = 'selfhost.langgraph.deployment'
@@ -64,10 +65,6 @@ class Plan(object):
     @property
     def changed(self):
         return bool(self.create or self.start or self.remove)
-
-
-def container_name(deployment, revision, replica):
-    return 'lg-%s-r%d-%d' % (deployment, revision, replica)
 
 
 def validate_image(image):
