@@ -32,6 +32,7 @@ _SERVER_NAME_RE = re.compile(r'\A[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z')
 _HEALTH_PATH_RE = re.compile(r'\A/[A-Za-z0-9._~!$&\'()*+,;=:@/?%-]*\Z')
 _SERVER_LINE_RE = re.compile(r'\A\s*server\s+(\S+)\s+(\S+):(\d+)(.*)\Z')
 _BIND_RE = re.compile(r'\A\s*bind\s+(\S*):(\d+)\b')
+_HTTPCHK_RE = re.compile(r'\A\s*option\s+httpchk\s+GET\s+(\S+)')
 
 
 class HAProxyError(Exception):
@@ -172,6 +173,20 @@ def parse_servers(text):
         servers.append(dict(name=match.group(1), address=match.group(2),
                             port=int(match.group(3)), state=state))
     return servers
+
+
+def parse_settings(text):
+    """bind_address, bind_port and health_path of a deployment's file (None where a line is missing)."""
+    settings = dict(bind_address=None, bind_port=None, health_path=None)
+    for line in (text or '').splitlines():
+        bind = _BIND_RE.match(line)
+        if bind and settings['bind_port'] is None:
+            settings['bind_address'] = bind.group(1) or '*'
+            settings['bind_port'] = int(bind.group(2))
+        check = _HTTPCHK_RE.match(line)
+        if check:
+            settings['health_path'] = check.group(1)
+    return settings
 
 
 def bound_ports(text):

@@ -23,6 +23,9 @@ LABEL_REVISION = 'selfhost.langgraph.revision'
 LABEL_REPLICA = 'selfhost.langgraph.replica'
 LABEL_PORT = 'selfhost.langgraph.port'
 LABEL_FINGERPRINT = 'selfhost.langgraph.fingerprint'
+LABEL_IMAGE = 'selfhost.langgraph.image'
+# One-off migration containers: never counted as replicas (no managed label).
+LABEL_MIGRATION = 'selfhost.langgraph.migration'
 
 SERVER_PORT = 8000
 DEFAULT_SHUTDOWN_GRACE = 180
@@ -65,6 +68,25 @@ class Plan(object):
     @property
     def changed(self):
         return bool(self.create or self.start or self.remove)
+
+
+def container_labels(deployment, revision, replica, port, fingerprint, image=None):
+    """The labels a replica carries: how every later run finds and reads it."""
+    labels = {
+        LABEL_MANAGED: 'true',
+        LABEL_DEPLOYMENT: deployment,
+        LABEL_REVISION: str(revision),
+        LABEL_REPLICA: str(replica),
+        LABEL_PORT: str(port),
+        LABEL_FINGERPRINT: fingerprint,
+    }
+    if image:
+        labels[LABEL_IMAGE] = image
+    return labels
+
+
+def migration_labels(deployment, revision):
+    return {LABEL_MIGRATION: 'true', LABEL_DEPLOYMENT: deployment, LABEL_REVISION: str(revision)}
 
 
 def validate_image(image):

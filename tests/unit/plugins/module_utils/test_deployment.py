@@ -1,0 +1,150 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The deployment entry: defaults, coercion, validation, one message for every problem."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment import (
+    DeploymentError, parse_deployments, replica_bounds, secrets_of, select)
+
+IMAGE = 'registry.example.com/bot:1'
+
+
+def entry(**over):
+    base = dict(name='support-bot', image=IMAGE, lb_port=8123)
+    base.update(over)
+    return base
+
+
+def parse(*entries, **context):
+    context.setdefault('image_required', True)
+    return parse_deployments(list(entries), context)
+
+
+@pytest.mark.parametrize('over, key, value', [
+    ({}, 'type', 'production'),
+    ({}, 'min_replicas', 1),
+    ({}, 'max_replicas', 10),
+    ({'type': 'development'}, 'max_replicas', 1),
+    ({'type': 'development'}, 'cpus', 1),
+    ({}, 'memory_mb', 2048),
+    ({'min_replicas': '2'}, 'min_replicas', 2),          # AWX surveys give strings
+    ({'autoscale': 'no'}, 'autoscale', False),
+    ({'scale_down_delay': '1h30m'}, 'scale_down_delay', 5400.0),
+    ({}, 'scale_down_delay', 1800.0),
+    ({'env': {'A': 1, 'B': True}}, 'env', {'A': '1', 'B': 'True'}),
+    ({'secrets': {'KEY': 's3cret'}}, 'secret_names', ['KEY']),
+    ({}, 'target_concurrency', 10.0),
+])
+def test_defaults_and_coercion(over, key, value):
+    assert parse(entry(**over))[0][key] == value
+
+
+def test_fleet_autoscale_defaults_apply_unless_the_entry_sets_its_own():
+    parsed = parse(entry(), entry(name='other', lb_port=9000, target_concurrency=3),
+                   autoscale_defaults={'target_concurrency': 5})
+    assert [d['target_concurrency'] for d in parsed] == [5.0, 3.0]
+
+
+def test_no_secret_value_in_the_normalized_entry():
+    parsed = parse(entry(secrets={'KEY': 'hunter2-value'}, postgres_password='pw-value-9'))[0]
+    assert 'hunter2-value' not in repr(parsed) and 'pw-value-9' not in repr(parsed)
+
+
+def test_fingerprint_follows_image_env_and_secret_names():
+    a = parse(entry())[0]['fingerprint']
+    assert parse(entry(env={'X': '1'}))[0]['fingerprint'] != a
+    assert parse(entry(secrets={'K': 'v'}))[0]['fingerprint'] != a
+    assert parse(entry(image='registry.example.com/bot:2'))[0]['fingerprint'] != a
+    assert parse(entry())[0]['fingerprint'] == a
+
+
+@pytest.mark.parametrize('over, words', [
+    ({'max_replica': 3}, ['unknown key max_replica (did you mean max_replicas?)', 'valid keys: name, image']),
+    ({'secret': {}}, ['unknown key secret (did you mean secrets?)']),
+    ({'min_replicas': 'two'}, ['min_replicas must be a whole number, not \'two\'']),
+    ({'min_replicas': 0}, ['1 <= min_replicas <= max_replicas <= 10']),
+    ({'max_replicas': 11}, ['<= 10 for a production deployment (got 1..11)']),
+    ({'type': 'development', 'max_replicas': 2}, ['<= 1 for a development deployment']),
+    ({'min_replicas': 4, 'max_replicas': 3}, ['(got 4..3)']),
+    ({'type': 'staging'}, ["type must be development or production, not 'staging'"]),
+    ({'name': 'Bad_Name'}, ['invalid deployment name']),
+    ({'name': 'postgres'}, ['is reserved']),
+    ({'image': None}, ['image is missing']),
+    ({'image': 'UPPER/Case:x'}, ['invalid image reference']),
+    ({'lb_port': None}, ['lb_port is missing']),
+    ({'lb_port': 70000}, ['lb_port must be a port from 1 to 65535']),
+    ({'lb_port': 8404}, ['lb_port 8404 is taken by the HAProxy statistics page']),
+    ({'env': {'1BAD': 'x'}}, ["env name '1BAD' is not a valid environment variable name"]),
+    ({'env': {'DATABASE_URI': 'x'}}, ['env must not set DATABASE_URI']),
+    ({'secrets': {'REDIS_URI': 'x'}}, ['secret must not set REDIS_URI']),
+    ({'env': {'A': {'nested': 1}}}, ['env A must be a string or a number']),
+    ({'migrate_command': 'migrate'}, ['migrate_command must be a list']),
+    ({'migrate_command': []}, ['migrate_command must be a non-empty list']),
+    ({'postgres_host': 'pg9'}, ['postgres_host pg9 is not a host of group langgraph_postgres (its hosts: pg1, pg2)']),
+    ({'redis_host': 'r9'}, ['redis_host r9 is not a host of group langgraph_redis']),
+    ({'scale_down_delay': 'soon'}, ['scale_down_delay must be a duration']),
+    ({'target_concurrency': 0}, ['target_concurrency must be greater than 0']),
+    ({'autoscale_tolerance': 1.5}, ['autoscale_tolerance must be a fraction']),
+    ({'secrets': 'KEY=value'}, ['secrets must be a mapping, not (hidden)']),
+])
+def test_bad_entries_are_named_with_what_to_fix(over, words):
+    with pytest.raises(DeploymentError) as caught:
+        parse(entry(**over), postgres_hosts=['pg1', 'pg2'], redis_hosts=['r1'],
+              reserved_ports={8404: 'the HAProxy statistics page'})
+    message = str(caught.value)
+    assert 'nothing was changed' in message
+    for word in words:
+        assert word in message, message
+
+
+def test_every_problem_of_every_entry_in_one_message():
+    with pytest.raises(DeploymentError) as caught:
+        parse(entry(max_replica=3, min_replicas='two'), entry(name='b', secret={}, lb_port=8123), 'nonsense')
+    message = str(caught.value)
+    assert message.startswith('langgraph_deployments has 6 problems')
+    for words in ('entry 1 (support-bot): unknown key max_replica', 'entry 1 (support-bot): min_replicas must be',
+                  'entry 2 (b): invalid deployment name', 'entry 2 (b): unknown key secret',
+                  'entry 3: must be a mapping', 'support-bot and b have the same lb_port 8123'):
+        assert words in message, message
+
+
+def test_duplicate_names():
+    with pytest.raises(DeploymentError, match='have the same name support-bot'):
+        parse(entry(), entry(lb_port=9000))
+
+
+def test_image_not_needed_to_scale_or_delete():
+    assert parse(entry(image=None), image_required=False)[0]['image'] is None
+
+
+def test_not_a_list():
+    with pytest.raises(DeploymentError, match='must be a list'):
+        parse_deployments({'name': 'x'})
+
+
+@pytest.mark.parametrize('kind, low, high, expected', [
+    ('production', None, None, (1, 10)),
+    ('production', 2, 4, (2, 4)),
+    ('development', None, None, (1, 1)),
+    ('production', 0, 4, None),
+    ('production', 2, 12, None),
+    ('development', 1, 2, None),
+])
+def test_replica_bounds(kind, low, high, expected):
+    assert replica_bounds(kind, low, high)[0] == expected
+
+
+def test_select():
+    parsed = parse(entry(), entry(name='other-bot', lb_port=9000))
+    assert [d['name'] for d in select(parsed, '')] == ['support-bot', 'other-bot']
+    assert [d['name'] for d in select(parsed, 'other-bot')] == ['other-bot']
+    with pytest.raises(DeploymentError, match='did you mean other-bot'):
+        select(parsed, 'other-boot')
+
+
+def test_secrets_of():
+    assert secrets_of([entry(secrets={'K': 1}), entry(name='x')]) == {'support-bot': {'K': '1'}}

@@ -1,0 +1,360 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The run's plan from desired and observed state: tables of fleets."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment import parse_deployments
+from ansible_collections.selfhost.langgraph.plugins.module_utils import fleet_plan as fp
+
+REG = 'registry.example.com/'
+
+
+def deployments(*entries):
+    full = []
+    for index, e in enumerate(entries):
+        e = dict(e)
+        e.setdefault('image', REG + e['name'] + ':1')
+        e.setdefault('lb_port', 8100 + index)
+        full.append(e)
+    return parse_deployments(full, {'image_required': False})
+
+
+def container(d, revision, replica=1, port=20000, running=True, image=None, fingerprint=None):
+    return dict(name='lg-%s-r%d-%d' % (d, revision, replica), deployment=d, revision=revision, replica=replica,
+                port=port, running=running, image=image or REG + d + ':1', fingerprint=fingerprint)
+
+
+def app(name, *containers, **kw):
+    return dict(name=name, reachable=kw.get('reachable', True), address='10.0.0.%s' % name[-1],
+                drain=kw.get('drain', False), capacity=kw.get('capacity', (30.0, 31744.0)),
+                containers=list(containers), used_ports=kw.get('used_ports', []), images=kw.get('images', []))
+
+
+def revision(number, deployment, status='deployed', image=None, **kw):
+    d = deployment
+    r = dict(number=number, image=image or d['image'], env=d['env'], secret_names=d['secret_names'],
+             env_fingerprint=kw.get('fingerprint', d['fingerprint']), status=status, image_digest=None)
+    return r
+
+
+def control(states=None, locked=None, busy=None, counts=None):
+    states = states or {}
+    return dict(now=1000.0, locked=list(locked if locked is not None else states), busy=busy or {},
+                deployments=states, placement_counts=counts or {})
+
+
+def lb(name='lb1', backends=None, reachable=True):
+    return dict(name=name, reachable=reachable, backends=backends or {})
+
+
+def backend(port, *servers, **kw):
+    return dict(frontend=True, backend=True, file=True, bind_port=port, total=kw.get('total'),
+                sampled_at=kw.get('sampled_at', 1000.0),
+                servers=dict((s[0], dict(address=s[1], port=s[2], state=kw.get('state', 'ready'),
+                                         status='UP', scur=kw.get('scur', 0))) for s in servers))
+
+
+def run(action, ds, apps, lbs=None, ctl=None, **options):
+    options.setdefault('postgres_hosts', ['pg1'])
+    options.setdefault('redis_hosts', ['redis1'])
+    options.setdefault('control_host', 'pg1')
+    options.setdefault('holder', 'tester run x')
+    return fp.plan_run(dict(action=action, deployments=ds, all_deployments=ds, app_hosts=apps,
+                            lb_hosts=lbs if lbs is not None else [lb()],
+                            control=ctl if ctl is not None else control(dict((d['name'], {}) for d in ds)),
+                            options=options))
+
+
+def starts(plan, wave=0):
+    return dict((h, sorted('%s r%d.%d :%d' % (e['deployment'], e['revision'], e['replica'], e['port'])
+                           for e in entries)) for h, entries in plan['waves'][wave]['start'].items())
+
+
+# --- small decisions ----------------------------------------------------------------------
+
+@pytest.mark.parametrize('value, replicas, expected', [
+    ('100%', 2, 2), ('50%', 2, 1), ('50%', 3, 2), ('25%', 10, 3), (1, 5, 1), ('3', 2, 3), ('1%', 10, 1),
+])
+def test_chunk_size(value, replicas, expected):
+    assert fp.chunk_size(fp.parse_batch_size(value), replicas) == expected
+
+
+@pytest.mark.parametrize('value', ['0', '0%', '150%', 'half', -1])
+def test_bad_batch_size(value):
+    with pytest.raises(ValueError):
+        fp.parse_batch_size(value)
+
+
+@pytest.mark.parametrize('old, waves, expected', [(2, 1, [2]), (2, 2, [1, 2]), (1, 2, [0, 1]), (3, 2, [1, 3]),
+                                                  (0, 3, [0, 0, 0])])
+def test_old_removed_by_wave(old, waves, expected):
+    assert fp.old_removed_by_wave(old, waves) == expected
+
+
+def test_rollout_target_table():
+    d = deployments(dict(name='bot'))[0]
+    other = dict(d, image=REG + 'bot:2', fingerprint='f2')
+    cases = [
+        ([], None, (1, True)),                                                   # first deploy
+        ([revision(3, d)], 3, (3, False)),                                       # re-run: in place
+        ([revision(4, d, 'failed'), revision(3, d)], 3, (3, False)),             # serving matches
+        ([revision(4, d, 'failed')], None, (5, True)),                           # a failed one is not reused
+        ([revision(4, d, 'rolling_out'), revision(3, other)], 3, (4, False)),    # resume a run that died
+        ([revision(4, other, 'rolled_back'), revision(3, other)], 3, (5, True)), # new image
+    ]
+    for history, serving, expected in cases:
+        target, new = fp.rollout_target(d, history, serving)
+        assert (target['number'], new) == expected, (history, serving)
+
+
+def test_rollback_target_table():
+    d = deployments(dict(name='bot'))[0]
+    history = [revision(4, d), revision(3, d, 'failed'), revision(2, d, 'superseded'), revision(1, d, 'superseded')]
+    assert fp.rollback_target('bot', history, 4)[0]['number'] == 2
+    assert fp.rollback_target('bot', history, 4, 1)[0]['number'] == 1
+    assert 'has no revision 9' in fp.rollback_target('bot', history, 4, 9)[1]
+    assert 'no earlier deployed revision' in fp.rollback_target('bot', history[:1], 4)[1]
+    assert 'deploy it first' in fp.rollback_target('bot', [], None)[1]
+
+
+# --- whole runs ---------------------------------------------------------------------------
+
+def test_first_deploy_of_six_single_replica_deployments_spreads_them():
+    ds = deployments(*[dict(name='dev-%d' % i, type='development') for i in range(6)])
+    plan = run('deploy', ds, [app('app1'), app('app2')])
+    per_host = dict((h, len(v)) for h, v in plan['waves'][0]['start'].items())
+    assert per_host == {'app1': 3, 'app2': 3}
+    assert len(plan['waves']) == 1
+    assert [r['number'] for r in plan['record']['revisions']] == [1] * 6
+    assert plan['pulls']['app1'][0]['always'] is True
+    assert len(plan['stores']) == 6 and len(plan['record']['assignments']) == 6
+    assert plan['stop'] == {} and plan['finish']['statuses'][0]['status'] == 'deployed'
+
+
+def test_first_deploy_two_replicas_ports_names_migration_and_lb():
+    ds = deployments(dict(name='bot', min_replicas=2, migrate_command=['migrate']))
+    plan = run('deploy', ds, [app('app1', used_ports=[20000]), app('app2')])
+    assert starts(plan) == {'app1': ['bot r1.1 :20001'], 'app2': ['bot r1.1 :20000']}
+    assert plan['migrations'] == {'app1': [dict(deployment='bot', revision=1, image=REG + 'bot:1',
+                                                command=['migrate'], env={})]}
+    backend = plan['waves'][0]['lb'][0]
+    assert backend['bind_port'] == 8100 and backend['purge'] is True
+    assert [(s['name'], s['address'], s['port'], s['state']) for s in backend['servers']] == [
+        ('app1-r1-1', '10.0.0.1', 20001, 'ready'), ('app2-r1-1', '10.0.0.2', 20000, 'ready')]
+
+
+def in_place_fleet(d, serving=3, lb_ok=True):
+    apps = [app('app1', container('bot', serving, fingerprint=d['fingerprint'])),
+            app('app2', container('bot', serving, fingerprint=d['fingerprint']))]
+    servers = [('app1-r%d-1' % serving, '10.0.0.1', 20000), ('app2-r%d-1' % serving, '10.0.0.2', 20000)]
+    lbs = [lb(backends={'bot': backend(8100, *(servers if lb_ok else servers[:1]))})]
+    ctl = control({'bot': dict(revisions=[revision(serving, d)], serving=serving, database='lg_bot',
+                               postgres_host='pg1', redis_host='redis1')})
+    return apps, lbs, ctl
+
+
+def test_rerun_in_place_changes_nothing():
+    ds = deployments(dict(name='bot', min_replicas=2))
+    apps, lbs, ctl = in_place_fleet(ds[0])
+    plan = run('deploy', ds, apps, lbs, ctl)
+    assert plan['deployments']['bot']['kind'] == 'unchanged'
+    assert plan['waves'] == [] and plan['stop'] == {} and plan['record']['revisions'] == [] \
+        and plan['stores'] == [] and plan['pulls'] == {}
+
+
+def test_rerun_repairs_a_load_balancer_that_lost_a_server():
+    ds = deployments(dict(name='bot', min_replicas=2))
+    apps, lbs, ctl = in_place_fleet(ds[0], lb_ok=False)
+    plan = run('deploy', ds, apps, lbs, ctl)
+    assert plan['deployments']['bot']['kind'] == 'repair'
+    assert plan['waves'][0]['start'] == {} and len(plan['waves'][0]['lb'][0]['servers']) == 2
+
+
+def test_new_image_rolls_out_beside_the_old_and_stops_them_after():
+    ds = deployments(dict(name='bot', min_replicas=2))
+    apps, lbs, ctl = in_place_fleet(ds[0])
+    new = deployments(dict(name='bot', min_replicas=2, image=REG + 'bot:2'))
+    plan = run('deploy', new, apps, lbs, ctl)
+    assert plan['deployments']['bot']['kind'] == 'roll-out'
+    assert starts(plan) == {'app1': ['bot r4.1 :20001'], 'app2': ['bot r4.1 :20001']}
+    assert [(s['name'], s['state']) for s in plan['waves'][0]['lb'][0]['servers']] == [
+        ('app1-r3-1', 'absent'), ('app1-r4-1', 'ready'), ('app2-r3-1', 'absent'), ('app2-r4-1', 'ready')]
+    assert plan['stop'] == {'app1': ['lg-bot-r3-1'], 'app2': ['lg-bot-r3-1']}
+    assert plan['record']['revisions'][0]['number'] == 4
+    assert plan['record']['assignments'] == []  # already pinned
+    undo = plan['undo']['bot']
+    assert undo['stop'] == {'app1': ['lg-bot-r4-1'], 'app2': ['lg-bot-r4-1']}
+    assert [(s['name'], s['state']) for s in undo['lb']['servers']] == [
+        ('app1-r3-1', 'ready'), ('app1-r4-1', 'absent'), ('app2-r3-1', 'ready'), ('app2-r4-1', 'absent')]
+
+
+def test_batch_of_one_switches_one_host_per_wave():
+    new = deployments(dict(name='bot', min_replicas=2, image=REG + 'bot:2'))
+    apps, lbs, ctl = in_place_fleet(deployments(dict(name='bot', min_replicas=2))[0])
+    plan = run('deploy', new, apps, lbs, ctl, batch_size=1)
+    assert len(plan['waves']) == 2
+    assert starts(plan, 0) == {'app1': ['bot r4.1 :20001']} and starts(plan, 1) == {'app2': ['bot r4.1 :20001']}
+    first, second = plan['waves'][0]['lb'][0], plan['waves'][1]['lb'][0]
+    # Servers not listed stay as they are until the last wave, which purges.
+    assert [(s['name'], s['state']) for s in first['servers']] == [('app1-r3-1', 'absent'), ('app1-r4-1', 'ready')]
+    assert first['purge'] is False and second['purge'] is True
+    assert [(s['name'], s['state']) for s in second['servers']] == [
+        ('app1-r4-1', 'ready'), ('app2-r3-1', 'absent'), ('app2-r4-1', 'ready')]
+
+
+def test_rollback_to_the_previous_revision_needs_no_new_record():
+    d = deployments(dict(name='bot', min_replicas=2))[0]
+    apps, lbs, ctl = in_place_fleet(d, serving=4)
+    ctl['deployments']['bot']['revisions'] = [revision(4, d, image=REG + 'bot:2'), revision(3, d, 'superseded')]
+    plan = run('rollback', [d], apps, lbs, ctl)
+    assert plan['deployments']['bot']['revision'] == 3 and plan['record']['revisions'] == []
+    assert plan['record']['statuses'] == [dict(deployment='bot', number=3, status='rolling_out', reason=None)]
+    assert plan['pulls']['app1'] == [dict(image=REG + 'bot:1', always=False)]
+    assert plan['migrations'] == {}  # revision 3 migrated when it was first deployed
+
+
+def test_rollback_without_a_target_refuses_the_run():
+    d = deployments(dict(name='bot'))[0]
+    with pytest.raises(fp.PlanError, match='no earlier deployed revision'):
+        run('rollback', [d], [app('app1')], ctl=control({'bot': dict(revisions=[revision(1, d)], serving=1)}))
+
+
+def test_deploy_keeps_the_count_the_autoscaler_chose():
+    d = deployments(dict(name='bot', min_replicas=1, max_replicas=6))[0]
+    apps = [app('app1', container('bot', 3, 1), container('bot', 3, 2, 20001)),
+            app('app2', container('bot', 3, 1))]
+    ctl = control({'bot': dict(revisions=[revision(3, d, image=REG + 'bot:0')], serving=3)})
+    plan = run('deploy', [d], apps, ctl=ctl)
+    assert plan['deployments']['bot']['replicas'] == 3
+    assert sum(len(v) for v in plan['waves'][0]['start'].values()) == 3
+
+
+@pytest.mark.parametrize('replicas, started, stopped', [
+    (4, {'app1': ['bot r3.2 :20001'], 'app2': ['bot r3.2 :20001']}, {}),
+    (1, {}, {'app2': ['lg-bot-r3-1']}),
+])
+def test_scale_up_and_down(replicas, started, stopped):
+    d = deployments(dict(name='bot', min_replicas=1))[0]
+    apps, lbs, ctl = in_place_fleet(d)
+    plan = run('scale', [d], apps, lbs, ctl, replicas=replicas)
+    assert plan['deployments']['bot']['kind'] == 'scale'
+    assert (starts(plan) if plan['waves'] else {}) == started and plan['stop'] == stopped
+    assert plan['record']['revisions'] == [] and plan['record']['statuses'] == []
+
+
+def test_scale_out_of_bounds_refuses():
+    d = deployments(dict(name='bot', max_replicas=3))[0]
+    apps, lbs, ctl = in_place_fleet(d)
+    with pytest.raises(fp.PlanError, match='cannot run 5 container'):
+        run('scale', [d], apps, lbs, ctl, replicas=5)
+
+
+def test_drained_host_moves_its_containers_off():
+    d = deployments(dict(name='bot', min_replicas=2))[0]
+    apps, lbs, ctl = in_place_fleet(d)
+    apps[0]['drain'] = True
+    apps.append(app('app3'))
+    plan = run('reconcile', [d], apps, lbs, ctl)
+    assert starts(plan) == {'app3': ['bot r3.1 :20000']}
+    assert plan['stop'] == {'app1': ['lg-bot-r3-1']}
+
+
+def test_a_down_host_gets_nothing_and_its_replicas_are_placed_elsewhere():
+    d = deployments(dict(name='bot', min_replicas=2))[0]
+    apps, lbs, ctl = in_place_fleet(d)
+    apps[1]['reachable'] = False
+    apps.append(app('app3'))
+    plan = run('reconcile', [d], apps, lbs, ctl)
+    assert starts(plan) == {'app3': ['bot r3.1 :20000']}
+    assert 'app2' not in plan['stop']
+
+
+def test_full_fleet_refuses_naming_who_does_not_fit():
+    ds = deployments(dict(name='big', min_replicas=3), dict(name='small', type='development'))
+    apps = [app('app1', capacity=(2.0, 2048.0)), app('app2', capacity=(2.0, 2048.0))]
+    with pytest.raises(fp.PlanError) as caught:
+        run('deploy', ds, apps)
+    message = str(caught.value)
+    assert 'big does not fit: 1 of its 3 production containers (2 CPU, 2048 MB each) have no room' in message
+    assert 'small does not fit' in message and 'nothing was changed' in message
+
+
+def test_autoscale_caps_at_capacity_and_says_so():
+    d = deployments(dict(name='bot', max_replicas=10, autoscale_queue=False))[0]
+    apps = [app('app1', container('bot', 3), capacity=(4.0, 4096.0))]
+    lbs = [lb(backends={'bot': backend(8100, ('app1-r3-1', '10.0.0.1', 20000), total=80.0)})]
+    ctl = control({'bot': dict(revisions=[revision(3, d)], serving=3)})
+    plan = run('autoscale', [d], apps, lbs, ctl)
+    event = plan['record']['scale_events'][0]
+    assert event['desired'] == 2 and 'capacity' in event['reason'] and event['apply'] is True
+    assert starts(plan) == {'app1': ['bot r3.2 :20001']}
+
+
+def test_autoscale_holds_and_applies_only_changes():
+    d = deployments(dict(name='bot', autoscale_queue=False, min_replicas=2))[0]
+    apps, lbs, ctl = in_place_fleet(d)
+    for view in lbs[0]['backends'].values():
+        view['total'] = 20.0
+    plan = run('autoscale', [d], apps, lbs, ctl)
+    assert plan['deployments']['bot']['kind'] == 'unchanged' and plan['waves'] == []
+    assert plan['record']['scale_events'][0]['apply'] is False
+
+
+def test_several_store_hosts_fewest_first_and_pins_kept():
+    ds = deployments(dict(name='aaa'), dict(name='bbb'), dict(name='ccc', postgres_host='pg1'), dict(name='ddd'))
+    ctl = control({'aaa': {}, 'bbb': {}, 'ccc': {}, 'ddd': dict(postgres_host='pg2', redis_host='r1')},
+                  counts={'postgres': {'pg1': 5, 'pg2': 4}, 'redis': {'r1': 1, 'r2': 0}})
+    plan = run('deploy', ds, [app('app1'), app('app2')], ctl=ctl, postgres_hosts=['pg1', 'pg2'],
+               redis_hosts=['r1', 'r2'])
+    pins = dict((a['deployment'], (a['postgres_host'], a['redis_host'])) for a in plan['record']['assignments'])
+    assert pins == {'aaa': ('pg2', 'r2'), 'bbb': ('pg1', 'r1'), 'ccc': ('pg1', 'r2')}
+    assert dict((s['name'], s['postgres_host']) for s in plan['stores'])['ddd'] == 'pg2'
+
+
+def test_a_pinned_deployment_cannot_move():
+    ds = deployments(dict(name='aaa', postgres_host='pg2'))
+    ctl = control({'aaa': dict(postgres_host='pg1', redis_host='r1')})
+    with pytest.raises(fp.PlanError, match='aaa lives on postgres pg1; moving it to pg2 is not supported'):
+        run('deploy', ds, [app('app1')], ctl=ctl, postgres_hosts=['pg1', 'pg2'], redis_hosts=['r1'])
+
+
+def test_busy_deployments_are_left_alone():
+    ds = deployments(dict(name='aaa'), dict(name='bbb'))
+    ctl = control({'aaa': {}, 'bbb': {}}, locked=['aaa'], busy={'bbb': dict(holder='job 7', since='t', purpose='deploy')})
+    plan = run('deploy', ds, [app('app1')], ctl=ctl)
+    assert plan['deployments']['bbb']['kind'] == 'busy' and 'job 7' in plan['deployments']['bbb']['reason']
+    assert [e['deployment'] for e in plan['waves'][0]['start']['app1']] == ['aaa']
+
+
+def test_delete_drains_removes_the_backend_and_stops_everything():
+    d = deployments(dict(name='bot', min_replicas=2))[0]
+    apps, lbs, ctl = in_place_fleet(d)
+    plan = run('delete', [d], apps, lbs, ctl, purge=True)
+    assert plan['waves'][0]['lb'] == [dict(deployment='bot', state='absent', bind_port=8100, servers=[], purge=True)]
+    assert plan['stop'] == {'app1': ['lg-bot-r3-1'], 'app2': ['lg-bot-r3-1']}
+    assert plan['stores'] == [dict(name='bot', type='production', postgres_host='pg1', redis_host='redis1',
+                                   state='absent', purge=True)]
+
+
+def test_prune_keeps_the_newest_images_and_those_in_use():
+    d = deployments(dict(name='bot', image=REG + 'bot:5'))[0]
+    history = [revision(4, d, image=REG + 'bot:4', fingerprint='x4'), revision(3, d, 'superseded', image=REG + 'bot:3'),
+               revision(2, d, 'superseded', image=REG + 'bot:2'), revision(1, d, 'superseded', image=REG + 'bot:1')]
+    apps = [app('app1', container('bot', 4, image=REG + 'bot:4'), container('other', 1, image=REG + 'bot:1'),
+                images=[REG + 'bot:%d' % i for i in range(1, 5)])]
+    plan = run('deploy', [d], apps, ctl=control({'bot': dict(revisions=history, serving=4)}), keep_images=3)
+    # kept: 5 (new), 4, 3; bot:1 is used by another container
+    assert plan['prune'] == {'app1': [REG + 'bot:2']}
+
+
+def test_summary_says_what_happens_per_deployment_and_wave():
+    ds = deployments(dict(name='bot', min_replicas=2))
+    plan = run('deploy', ds, [app('app1'), app('app2')])
+    assert plan['summary'][0].startswith('bot: roll out revision 1 (new) (serving: none); 2 container(s) on app1 1, '
+                                         'app2 1; start app1 lg-bot-r1-1:20000')
+    assert plan['summary'][-1] == ('wave 1/1: start 2 container(s) on 2 host(s); 1 backend(s) switched on every '
+                                   'load balancer')

@@ -1,0 +1,83 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A run in progress: failures and lost hosts from step results, and what follows."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils import fleet_run as fr
+
+from test_fleet_plan import app, container, control, deployments, in_place_fleet, run as plan_run, REG
+
+
+def three_deployments_rolling_out():
+    ds = deployments(dict(name='aaa', image=REG + 'aaa:2'), dict(name='bbb', image=REG + 'bbb:2'),
+                     dict(name='ccc', image=REG + 'ccc:2'))
+    apps = [app('app1', *[container(n, 1, port=20000 + i) for i, n in enumerate(('aaa', 'bbb', 'ccc'))]),
+            app('app2')]
+    old = dict((d['name'], dict(revisions=[dict(number=1, image=REG + d['name'] + ':1', env={}, secret_names=[],
+                                               env_fingerprint='old', status='deployed')], serving=1,
+                                postgres_host='pg1', redis_host='redis1')) for d in ds)
+    return plan_run('deploy', ds, apps, ctl=control(old))
+
+
+def test_one_of_three_failing_leaves_the_others_rolled_out():
+    plan = three_deployments_rolling_out()
+    run = fr.new_run()
+    run = fr.after_pulls(plan, run, {'app1': dict(images={REG + 'aaa:2': {'digest': 'sha256:a'}}, failures={})})
+    record = fr.record_arguments(plan, run)
+    assert [r['image_digest'] for r in record['revisions']] == ['sha256:a', None, None]
+    run = fr.after_start(plan, run, 0, {'app1': dict(started=[{}, {}], failures={'bbb': 'not healthy: exit 3'})})
+    assert run['failed'] == {'bbb': 'on app1: not healthy: exit 3'} and run['started'] == 2
+    run = fr.after_switch(plan, run, 0, {'lb1': dict(failures={})}, ['lb1'])
+    assert run['switched'] == 2
+    assert [b['deployment'] for b in fr.undo_backends(plan, run)] == ['bbb']
+    assert fr.stop_lists(plan, run) == {'app1': ['lg-aaa-r1-1', 'lg-bbb-r2-1', 'lg-ccc-r1-1']}
+    statuses = fr.finish_arguments(plan, run)['statuses']
+    assert [(s['deployment'], s['status']) for s in statuses] == [('aaa', 'deployed'), ('bbb', 'failed'),
+                                                                   ('ccc', 'deployed')]
+    message = fr.failure_message(plan, run)
+    assert message.startswith('1 of 3 deployment(s) failed; 2 others completed')
+    assert 'bbb: on app1: not healthy: exit 3 (its serving revision keeps serving)' in message
+
+
+def test_a_pull_failure_fails_its_deployment_before_anything_starts():
+    plan = three_deployments_rolling_out()
+    run = fr.after_pulls(plan, fr.new_run(), {'app1': dict(images={}, failures={REG + 'ccc:2': 'manifest unknown'})})
+    assert run['failed'] == {'ccc': 'pulling %sccc:2 on app1 failed: manifest unknown' % REG}
+    record = fr.record_arguments(plan, run)
+    assert [(s['deployment'], s['status']) for s in record['statuses']] == [
+        ('aaa', 'rolling_out'), ('bbb', 'rolling_out'), ('ccc', 'failed')]
+    assert [s['name'] for s in fr.stores_arguments(plan, run)] == ['aaa', 'bbb']
+    assert fr.undo_backends(plan, run) == []  # nothing of it started
+
+
+def test_a_host_that_stops_answering_fails_what_it_was_starting_and_is_down_after():
+    plan = three_deployments_rolling_out()
+    run = fr.after_start(plan, fr.new_run(), 0, {'app1': dict(unreachable=True, msg='ssh: connection refused')})
+    assert sorted(run['failed']) == ['aaa', 'bbb', 'ccc'] and 'app1' in run['down']
+    assert fr.stop_lists(plan, run) == {}  # app1 is down: nothing to stop there
+
+
+def test_a_load_balancer_that_fails_is_down_and_the_others_serve():
+    plan = three_deployments_rolling_out()
+    run = fr.after_start(plan, fr.new_run(), 0, {'app1': dict(started=[{}, {}, {}], failures={})})
+    run = fr.after_switch(plan, run, 0, {'lb1': dict(failed=True, msg='socket gone'), 'lb2': dict(failures={})},
+                          ['lb1', 'lb2'])
+    assert run['failed'] == {} and list(run['down']) == ['lb1']
+
+
+def test_migration_failure():
+    ds = deployments(dict(name='bot', migrate_command=['migrate']))
+    plan = plan_run('deploy', ds, [app('app1')])
+    run = fr.after_migrations(plan, fr.new_run(), {'app1': dict(failures={'bot': 'exit 1: no such table'})})
+    assert run['failed'] == {'bot': 'the migration of revision 1 failed on app1: exit 1: no such table'}
+
+
+def test_applied_counts_only_for_applied_decisions():
+    d = deployments(dict(name='bot', autoscale_queue=False))[0]
+    apps, lbs, ctl = in_place_fleet(d)
+    lbs[0]['backends']['bot']['total'] = 50.0
+    plan = plan_run('autoscale', [d], apps, lbs, ctl)
+    assert fr.applied_counts(plan, fr.new_run(), {'bot': 17}) == [dict(deployment='bot', decision_id=17, applied=5)]
+    assert fr.failure_message(plan, fr.new_run()) is None
