@@ -15,6 +15,15 @@ import time
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 
+try:
+    from psycopg2.extensions import TransactionRollbackError
+    from psycopg2.extras import execute_values
+except ImportError:  # reported by connection.check_libraries()
+    execute_values = None
+
+    class TransactionRollbackError(Exception):
+        pass
+
 REVISION_COLUMNS = ('number', 'image', 'image_digest', 'env_fingerprint', 'env', 'secret_names', 'status',
                     'status_reason', 'created_by', 'created_at', 'deployed_at')
 FINAL_STATUSES = ('deployed', 'failed', 'superseded', 'rolled_back')
@@ -172,3 +181,275 @@ def serving_revision(history):
         if revision['status'] == 'deployed':
             return revision
     return None
+
+
+# --- many deployments at once (the fleet control loop) ---------------------------------------------
+#
+# The functions below take a cursor (or a connection for a whole transaction)
+# and a list of deployments, and run a fixed number of statements whatever
+# the length of the list. `version` is the schema version the database is at:
+# in check mode it may be behind, and a column it lacks reads as NULL.
+
+PIN_VERSION = 4
+HISTORY_VERSION = 2
+ENV_VERSION = 3
+
+
+def _lock(row):
+    holder, purpose, since, expires_at, expired = row
+    return dict(holder=holder, purpose=purpose, since=since.isoformat(),
+                expires_at=expires_at.isoformat() if expires_at else None, expired=bool(expired))
+
+
+def locks_of(cur, names, version=PIN_VERSION):
+    """{name: lock} of the names that have a lock row (taken by anyone)."""
+    if version < HISTORY_VERSION or not names:
+        return {}
+    cur.execute("SELECT deployment, holder, purpose, since, expires_at, coalesce(expires_at < now(), false) "
+                "FROM deploy_locks WHERE deployment = ANY(%s)", (list(names),))
+    return dict((row[0], _lock(row[1:])) for row in cur.fetchall())
+
+
+def ensure_deployment_rows(cur, names):
+    """A row for every name (locks, revisions and allocations refer to it);
+    sorted, so that two jobs inserting the same names wait instead of deadlocking."""
+    if names:
+        cur.execute("INSERT INTO deployments (name) SELECT unnest(%s::text[]) ON CONFLICT (name) DO NOTHING",
+                    (sorted(set(names)),))
+
+
+def try_lock_many(conn, names, holder, purpose, ttl):
+    """One attempt in one transaction: lock every free, expired or own (renewed)
+    lock of names for holder. Returns (before, acquired): the locks as they
+    were, and the set of names holder holds now."""
+    names = sorted(set(names))
+    with conn:
+        cur = conn.cursor()
+        before = locks_of(cur, names)
+        ensure_deployment_rows(cur, names)
+        cur.execute(
+            "INSERT INTO deploy_locks AS l (deployment, holder, purpose, since, expires_at) "
+            "SELECT d, %s, %s, now(), now() + make_interval(secs => %s) FROM unnest(%s::text[]) AS d "
+            "ON CONFLICT (deployment) DO UPDATE SET holder = EXCLUDED.holder, purpose = EXCLUDED.purpose, "
+            "since = CASE WHEN l.holder = EXCLUDED.holder THEN l.since ELSE EXCLUDED.since END, "
+            "expires_at = EXCLUDED.expires_at "
+            "WHERE l.holder = EXCLUDED.holder OR l.expires_at IS NULL OR l.expires_at < now() "
+            "RETURNING deployment", (holder, purpose, ttl, names))
+        acquired = set(row[0] for row in cur.fetchall())
+    return before, acquired
+
+
+def acquire_many(conn, names, holder, purpose, ttl, wait, poll=1.0, clock=time):
+    """Lock names for holder, waiting up to `wait` seconds (polling) for those
+    another job holds. Locks taken stay taken; those still held by others at
+    the end come back in busy. Returns dict(locked, taken, taken_over, busy)."""
+    pending = sorted(set(names))
+    deadline = clock.time() + wait
+    result = dict(locked=[], taken=[], taken_over={}, busy={})
+    while pending:
+        try:
+            before, acquired = try_lock_many(conn, pending, holder, purpose, ttl)
+        except TransactionRollbackError:  # a deadlock or serialization failure: try again
+            clock.sleep(0.05)
+            continue
+        for name in sorted(acquired):
+            result['locked'].append(name)
+            previous = before.get(name)
+            if previous is None or previous['holder'] != holder:
+                result['taken'].append(name)
+            if previous is not None and previous['holder'] != holder:
+                result['taken_over'][name] = previous
+        pending = [n for n in pending if n not in acquired]
+        if not pending or clock.time() >= deadline:
+            break
+        clock.sleep(max(0.0, min(poll, deadline - clock.time())))
+    if pending:
+        with conn:
+            held = locks_of(conn.cursor(), pending)
+        result['busy'] = dict((n, held.get(n)) for n in pending)
+    result['locked'].sort()
+    return result
+
+
+def renew_locks(cur, holder, ttl):
+    """Extend every lease of holder by ttl seconds from now; returns their names."""
+    cur.execute("UPDATE deploy_locks SET expires_at = now() + make_interval(secs => %s) WHERE holder = %s "
+                "RETURNING deployment", (ttl, holder))
+    return sorted(row[0] for row in cur.fetchall())
+
+
+def release_locks_of(cur, holder, check_mode=False, version=PIN_VERSION):
+    """Release every lock holder has (in check mode, name them); returns the names."""
+    if version < HISTORY_VERSION:
+        return []
+    if check_mode:
+        cur.execute("SELECT deployment FROM deploy_locks WHERE holder = %s", (holder,))
+    else:
+        cur.execute("DELETE FROM deploy_locks WHERE holder = %s RETURNING deployment", (holder,))
+    return sorted(row[0] for row in cur.fetchall())
+
+
+def lock_revisions_of(cur, names):
+    """Serialise revision numbering per deployment with record_revision() (same
+    advisory lock); in sorted order, so two jobs never wait on each other in a circle."""
+    if names:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('selfhost.langgraph.revisions:' || d)) "
+                    "FROM unnest(%s::text[]) AS d", (sorted(set(names)),))
+        cur.fetchall()
+
+
+def recorded_deployments(cur, names, version=PIN_VERSION):
+    """{name: {type, postgres_database, postgres_role, postgres_host, redis_host}} of the names recorded."""
+    if version < 1 or not names:
+        return {}
+    pins = 'postgres_host, redis_host' if version >= PIN_VERSION else 'NULL::text, NULL::text'
+    cur.execute("SELECT name, type, postgres_database, postgres_role, %s FROM deployments WHERE name = ANY(%%s)"
+                % pins, (list(names),))
+    return dict((row[0], dict(zip(('type', 'postgres_database', 'postgres_role', 'postgres_host', 'redis_host'),
+                                  row[1:]))) for row in cur.fetchall())
+
+
+def update_deployments(cur, updates):
+    """Write {name: {type?, postgres_host?, redis_host?}}: given fields only."""
+    if not updates:
+        return
+    rows = [(name, fields.get('type'), fields.get('postgres_host'), fields.get('redis_host'))
+            for name, fields in sorted(updates.items())]
+    execute_values(
+        cur,
+        "UPDATE deployments d SET type = coalesce(v.type, d.type), "
+        "postgres_host = coalesce(v.postgres_host, d.postgres_host), "
+        "redis_host = coalesce(v.redis_host, d.redis_host), updated_at = now() "
+        "FROM (VALUES %s) AS v(name, type, postgres_host, redis_host) WHERE d.name = v.name",
+        rows, template='(%s, %s::text, %s::text, %s::text)')
+
+
+def _revision_select(version):
+    columns = list(REVISION_COLUMNS)
+    if version < ENV_VERSION:
+        columns[columns.index('env')] = "'{}'::jsonb"
+        columns[columns.index('secret_names')] = "'[]'::jsonb"
+    return ', '.join(columns)
+
+
+def histories(cur, names, limit, version=PIN_VERSION):
+    """{name: [newest `limit` revisions, newest first]} of names (only those with any)."""
+    if version < HISTORY_VERSION or not names or limit < 1:
+        return {}
+    cur.execute("SELECT deployment, %s FROM (SELECT *, row_number() OVER (PARTITION BY deployment "
+                "ORDER BY number DESC) AS newest FROM revisions WHERE deployment = ANY(%%s)) AS r "
+                "WHERE newest <= %%s ORDER BY deployment, number DESC" % _revision_select(version),
+                (list(names), limit))
+    result = {}
+    for row in cur.fetchall():
+        result.setdefault(row[0], []).append(_revision(row[1:]))
+    return result
+
+
+def serving_numbers(cur, names, version=PIN_VERSION):
+    """{name: number of its deployed revision} (also when older than the history read)."""
+    if version < HISTORY_VERSION or not names:
+        return {}
+    cur.execute("SELECT DISTINCT ON (deployment) deployment, number FROM revisions "
+                "WHERE deployment = ANY(%s) AND status = 'deployed' ORDER BY deployment, number DESC",
+                (list(names),))
+    return dict(cur.fetchall())
+
+
+def newest_numbers(cur, names, version=PIN_VERSION):
+    if version < HISTORY_VERSION or not names:
+        return {}
+    cur.execute("SELECT deployment, max(number) FROM revisions WHERE deployment = ANY(%s) GROUP BY deployment",
+                (list(names),))
+    return dict(cur.fetchall())
+
+
+def revisions_at(cur, pairs, version=PIN_VERSION):
+    """{(deployment, number): revision} of the pairs that exist."""
+    pairs = sorted(set(pairs))
+    if version < HISTORY_VERSION or not pairs:
+        return {}
+    cur.execute("SELECT deployment, %s FROM revisions WHERE (deployment, number) IN "
+                "(SELECT * FROM unnest(%%s::text[], %%s::int[]))" % _revision_select(version),
+                ([p[0] for p in pairs], [p[1] for p in pairs]))
+    return dict(((row[0], row[1]), _revision(row[1:])) for row in cur.fetchall())
+
+
+def statuses_for(cur, pairs, version=PIN_VERSION):
+    """{(deployment, number): {status, status_reason}} of the pairs that exist
+    and of every deployed revision of their deployments."""
+    pairs = sorted(set(pairs))
+    if version < HISTORY_VERSION or not pairs:
+        return {}
+    cur.execute("SELECT deployment, number, status, status_reason FROM revisions "
+                "WHERE (deployment, number) IN (SELECT * FROM unnest(%s::text[], %s::int[])) "
+                "OR (deployment = ANY(%s) AND status = 'deployed')",
+                ([p[0] for p in pairs], [p[1] for p in pairs], sorted(set(p[0] for p in pairs))))
+    return dict(((row[0], row[1]), dict(status=row[2], status_reason=row[3])) for row in cur.fetchall())
+
+
+def insert_revisions(cur, rows):
+    if not rows:
+        return
+    execute_values(
+        cur,
+        "INSERT INTO revisions (deployment, number, image, image_digest, env_fingerprint, env, secret_names, "
+        "created_by) VALUES %s",
+        [(r['deployment'], r['number'], r['image'], r['image_digest'], r['env_fingerprint'],
+          json.dumps(r['env'], sort_keys=True), json.dumps(sorted(r['secret_names'])), r['created_by'])
+         for r in rows],
+        template='(%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s)')
+
+
+def update_statuses(cur, updates):
+    """Write control_decisions.plan_statuses() rows in one statement."""
+    if not updates:
+        return
+    execute_values(
+        cur,
+        "UPDATE revisions r SET status = v.status, status_reason = v.reason, "
+        "deployed_at = CASE WHEN v.deployed_now THEN now() ELSE r.deployed_at END "
+        "FROM (VALUES %s) AS v(deployment, number, status, reason, deployed_now) "
+        "WHERE r.deployment = v.deployment AND r.number = v.number",
+        [(u['deployment'], u['number'], u['status'], u['status_reason'], u['deployed_now']) for u in updates],
+        template='(%s::text, %s::int, %s::text, %s::text, %s::boolean)')
+
+
+def allocations_of(cur, names, version=PIN_VERSION):
+    """{name: {redis_instance, db_number}}: each name's Redis number (the newest
+    allocation, should one deployment have numbers on several instances)."""
+    if version < 1 or not names:
+        return {}
+    cur.execute("SELECT DISTINCT ON (deployment) deployment, redis_instance, db_number FROM redis_allocations "
+                "WHERE deployment = ANY(%s) ORDER BY deployment, allocated_at DESC", (list(names),))
+    return dict((row[0], dict(redis_instance=row[1], db_number=row[2])) for row in cur.fetchall())
+
+
+def placement_counts(cur, version=PIN_VERSION):
+    """{postgres: {host: n}, redis: {host: n}} over every deployment pinned to a host."""
+    counts = dict(postgres={}, redis={})
+    if version < PIN_VERSION:
+        return counts
+    cur.execute("SELECT 'postgres', postgres_host, count(*) FROM deployments WHERE postgres_host IS NOT NULL "
+                "GROUP BY postgres_host UNION ALL "
+                "SELECT 'redis', redis_host, count(*) FROM deployments WHERE redis_host IS NOT NULL "
+                "GROUP BY redis_host")
+    for kind, host, count in cur.fetchall():
+        counts[kind][host] = int(count)
+    return counts
+
+
+def write_deployments(cur, rows):
+    """Write whole deployments rows {name: {type, postgres_database,
+    postgres_role, postgres_host, redis_host}}, creating missing ones."""
+    if not rows:
+        return
+    execute_values(
+        cur,
+        "INSERT INTO deployments AS d (name, type, postgres_database, postgres_role, postgres_host, redis_host) "
+        "VALUES %s ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, "
+        "postgres_database = EXCLUDED.postgres_database, postgres_role = EXCLUDED.postgres_role, "
+        "postgres_host = EXCLUDED.postgres_host, redis_host = EXCLUDED.redis_host, updated_at = now()",
+        [(name, r['type'], r['postgres_database'], r['postgres_role'], r['postgres_host'], r['redis_host'])
+         for name, r in sorted(rows.items())],
+        template='(%s, %s::text, %s::text, %s::text, %s::text, %s::text)')

@@ -8,16 +8,21 @@ transaction-level advisory lock, so that parallel jobs migrate one after the
 other and the second finds nothing to do. Add a migration by appending to
 MIGRATIONS; never change one that was released.
 
-Tables (version 3):
+Tables (version 4):
 
 - schema_version(version, description, applied_at, applied_by)
-- deployments(name, type, postgres_database, postgres_role, created_at, updated_at)
+- deployments(name, type, postgres_database, postgres_role, postgres_host,
+  redis_host, created_at, updated_at); the hosts are the inventory names the
+  deployment's stores are pinned to (NULL for rows made before version 4:
+  those live on the control host)
 - redis_allocations(redis_instance, db_number, deployment, allocated_at, allocated_by),
   UNIQUE (redis_instance, db_number) and UNIQUE (redis_instance, deployment)
 - revisions(deployment, number, image, image_digest, env_fingerprint, env,
   secret_names, status, status_reason, created_by, created_at, deployed_at),
   key (deployment, number)
-- deploy_locks(deployment, holder, purpose, since, expires_at), one row per deployment
+- deploy_locks(deployment, holder, purpose, since, expires_at), one row per
+  deployment; a lease: expires_at is always set, and a lock whose expires_at
+  passed is taken over
 - scale_events(id, deployment, decided_at, inputs, current_replicas, desired,
   applied, reason, low_since, scale_down_at)
 """
@@ -28,6 +33,11 @@ __metaclass__ = type
 from collections import namedtuple
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
+
+
+class SchemaError(StoreError, ValueError):
+    """The migrations or the database's version do not fit together."""
+
 
 Migration = namedtuple('Migration', ['version', 'description', 'statements'])
 
@@ -98,6 +108,17 @@ MIGRATIONS = [
         "ALTER TABLE revisions ADD COLUMN env jsonb NOT NULL DEFAULT '{}'::jsonb",
         "ALTER TABLE revisions ADD COLUMN secret_names jsonb NOT NULL DEFAULT '[]'::jsonb",
     ]),
+    # With several Postgres or Redis hosts each deployment is assigned one of
+    # each, once. Locks are leases read and released for many deployments at
+    # once (by holder), and a lease without an end could never be taken over.
+    Migration(4, 'store host pins and lock leases', [
+        "ALTER TABLE deployments ADD COLUMN postgres_host text",
+        "ALTER TABLE deployments ADD COLUMN redis_host text",
+        "UPDATE deploy_locks SET expires_at = since + interval '1 hour' WHERE expires_at IS NULL",
+        "ALTER TABLE deploy_locks ALTER COLUMN expires_at SET NOT NULL",
+        "CREATE INDEX deploy_locks_holder ON deploy_locks (holder)",
+        "CREATE INDEX redis_allocations_deployment ON redis_allocations (deployment)",
+    ]),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -115,8 +136,8 @@ def check_migrations(migrations=None):
     migrations = MIGRATIONS if migrations is None else migrations
     for index, migration in enumerate(migrations):
         if migration.version != index + 1:
-            raise ValueError('migration #%d has version %r, expected %d'
-                             % (index, migration.version, index + 1))
+            raise SchemaError('migration #%d has version %r, expected %d'
+                              % (index, migration.version, index + 1))
 
 
 def plan_migrations(current_version, migrations=None, target_version=None):
@@ -126,10 +147,10 @@ def plan_migrations(current_version, migrations=None, target_version=None):
     latest = migrations[-1].version if migrations else 0
     target = latest if target_version is None else target_version
     if target > latest:
-        raise ValueError('target version %d is newer than the latest known (%d)' % (target, latest))
+        raise SchemaError('target version %d is newer than the latest known (%d)' % (target, latest))
     if current_version > latest:
-        raise ValueError('the control database is at schema version %d, newer than this '
-                         'collection knows (%d): upgrade selfhost.langgraph' % (current_version, latest))
+        raise SchemaError('the control database is at schema version %d, newer than this '
+                          'collection knows (%d): upgrade selfhost.langgraph' % (current_version, latest))
     return [m for m in migrations if current_version < m.version <= target]
 
 

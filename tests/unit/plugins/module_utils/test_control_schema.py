@@ -13,6 +13,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.control_schema 
     check_migrations,
     plan_migrations,
 )
+from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 
 M = [Migration(1, 'one', ['SELECT 1']), Migration(2, 'two', ['SELECT 2']), Migration(3, 'three', ['SELECT 3'])]
 
@@ -60,3 +61,18 @@ def test_released_migrations():
     assert 'UNIQUE (redis_instance, db_number)' in sql
     assert 'UNIQUE (redis_instance, deployment)' in sql
     assert 'CHECK (db_number >= 1)' in sql  # database 0 can never be recorded
+
+
+def test_version_4_pins_and_leases():
+    four = MIGRATIONS[3]
+    assert four.version == 4
+    sql = ' '.join(four.statements)
+    assert 'ADD COLUMN postgres_host text' in sql and 'ADD COLUMN redis_host text' in sql
+    assert 'ALTER COLUMN expires_at SET NOT NULL' in sql
+    # additive only: a released table or column is never dropped or renamed
+    assert 'DROP' not in sql.upper() and 'RENAME' not in sql.upper()
+
+
+def test_a_newer_database_is_a_clear_store_error():
+    with pytest.raises(StoreError, match='upgrade selfhost.langgraph'):
+        plan_migrations(9)

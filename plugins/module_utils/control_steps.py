@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.langgraph contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The control-database steps of the fleet control loop (control_state module).
+
+begin locks and reads, prepare records what the run will do, finish records
+how it ended and releases the locks. Each runs a fixed number of statements
+whatever the number of deployments; the decisions are control_decisions'.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import time
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils import autoscale_store
+from ansible_collections.selfhost.langgraph.plugins.module_utils import control_plane as cp
+from ansible_collections.selfhost.langgraph.plugins.module_utils import control_decisions as cd
+from ansible_collections.selfhost.langgraph.plugins.module_utils.control_schema import LATEST_VERSION, migrate
+from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
+
+
+def _migrate(conn, check_mode):
+    """Migrate (check mode: only look). Returns (version to read with, result fields)."""
+    before, after, pending = migrate(conn, check_mode)
+    schema = dict(version=before if check_mode else after, latest_version=LATEST_VERSION,
+                  migrated=[dict(version=m.version, description=m.description) for m in pending])
+    actions = ['migrate the control database to schema version %d' % pending[-1].version] if pending else []
+    return schema['version'], dict(schema=schema, actions=actions, changed=bool(pending))
+
+
+def begin(conn, names, holder=None, purpose='deploy', lock=True, wait=0, ttl=3600, history=10,
+          check_mode=False, poll=1.0, clock=time):
+    version, result = _migrate(conn, check_mode)
+    names = cd.unique(names)
+    locked, busy = [], {}
+    if lock and not check_mode and names:
+        outcome = cp.acquire_many(conn, names, holder, purpose, ttl, wait, poll, clock)
+        locked, busy = outcome['locked'], outcome['busy']
+        for name in outcome['taken']:
+            previous = outcome['taken_over'].get(name)
+            result['actions'].append('lock %s for %s' % (name, holder) + (
+                ' (taken over from %s, expired at %s)' % (previous['holder'], previous['expires_at'])
+                if previous else ''))
+        result['changed'] = result['changed'] or bool(outcome['taken'])
+    else:
+        with conn:
+            plan = cd.plan_locks(names, cp.locks_of(conn.cursor(), names, version), holder)
+        busy = plan['busy']
+        if lock:  # check mode: the locks this run would hold
+            locked = sorted(plan['take'] + plan['renew'])
+            result['actions'] += ['lock %s for %s' % (name, holder) for name in plan['take']]
+            result['changed'] = result['changed'] or bool(plan['take'])
+    with conn:
+        cur = conn.cursor()
+        now = autoscale_store.db_now(cur)
+        recorded = cp.recorded_deployments(cur, names, version)
+        allocations = cp.allocations_of(cur, names, version)
+        revisions = cp.histories(cur, names, history, version)
+        serving = cp.serving_numbers(cur, names, version)
+        scale = autoscale_store.last_events(cur, names) if version >= cp.HISTORY_VERSION else {}
+        counts = cp.placement_counts(cur, version)
+    result.update(
+        now=now,
+        locked=locked,
+        busy=dict((name, cd.public_lock(lock_row) if lock_row else None) for name, lock_row in busy.items()),
+        deployments=dict((name, cd.deployment_view(name, recorded.get(name), revisions.get(name),
+                                                   serving.get(name), allocations.get(name), scale.get(name)))
+                         for name in names),
+        placement_counts=counts,
+    )
+    return result
+
+
+def _refuse_conflicts(cur, names, holder, version, what):
+    conflicts = cd.lock_conflicts(names, cp.locks_of(cur, names, version), holder)
+    if conflicts:
+        raise StoreError(
+            'refusing to %s: %s; the lock of %s was lost (expired and taken over?): run step=begin again'
+            % (what, '; '.join('%s is locked by %s since %s (%s)' % (n, l['holder'], l['since'], l['purpose'])
+                               for n, l in sorted(conflicts.items())),
+               holder))
+
+
+def prepare(conn, holder=None, ttl=3600, revisions=(), statuses=(), assignments=(), scale_events=(),
+            check_mode=False):
+    version, result = _migrate(conn, check_mode)
+    names = cd.unique([item['deployment'] for group in (assignments, revisions, statuses, scale_events)
+                       for item in group])
+    cd.check_scale_events(scale_events)
+    with conn:  # one transaction: all or nothing
+        cur = conn.cursor()
+        if holder:
+            _refuse_conflicts(cur, names, holder, version, 'record for deployments this run does not hold')
+        if not check_mode:
+            cp.ensure_deployment_rows(cur, names)
+            cp.lock_revisions_of(cur, [r['deployment'] for r in revisions])
+        recorded = cp.recorded_deployments(cur, [a['deployment'] for a in assignments], version)
+        pins = cd.plan_assignments(assignments, recorded)
+        new_revisions = cd.plan_revisions(
+            revisions, cp.newest_numbers(cur, [r['deployment'] for r in revisions], version),
+            cp.revisions_at(cur, [(r['deployment'], r['number']) for r in revisions], version))
+        current = cp.statuses_for(cur, [(s['deployment'], s['number']) for s in statuses], version)
+        for row in new_revisions:
+            current[(row['deployment'], row['number'])] = dict(status='created', status_reason=None)
+        status_updates = cd.plan_statuses(statuses, current)
+        event_ids = {}
+        if not check_mode:
+            cp.update_deployments(cur, pins)
+            cp.insert_revisions(cur, new_revisions)
+            cp.update_statuses(cur, status_updates)
+            ids = autoscale_store.record_many(cur, scale_events)
+            event_ids = dict((e['deployment'], i) for e, i in zip(scale_events, ids))
+            if holder:
+                cp.renew_locks(cur, holder, ttl)
+    result['actions'] += [cd.describe_assignment(n, f) for n, f in sorted(pins.items())]
+    result['actions'] += ['record revision %d of %s (%s)' % (r['number'], r['deployment'], r['image'])
+                          for r in new_revisions]
+    result['actions'] += [cd.describe_status(u) for u in status_updates]
+    result['actions'] += ['record a scale decision for %s: %d replicas (%s)' % (e['deployment'], e['desired'], e['reason'])
+                          for e in scale_events]
+    result['changed'] = result['changed'] or bool(pins or new_revisions or status_updates or scale_events)
+    result.update(scale_event_ids=event_ids,
+                  recorded_revisions=[dict(deployment=r['deployment'], number=r['number']) for r in new_revisions])
+    return result
+
+
+def finish(conn, holder, statuses=(), applied=(), check_mode=False):
+    """Record how the run ended and release holder's locks. What concerns a
+    deployment another live job holds now (this run's lease expired and was
+    taken over) is not recorded but returned in skipped: the run is over
+    either way, and its other locks must not wait for their expiry."""
+    version, result = _migrate(conn, check_mode)
+    names = cd.unique([item['deployment'] for group in (statuses, applied) for item in group])
+    with conn:  # one transaction: the records and the release together
+        cur = conn.cursor()
+        skipped = cd.lock_conflicts(names, cp.locks_of(cur, names, version), holder)
+        statuses = [s for s in statuses if s['deployment'] not in skipped]
+        applied = [a for a in applied if a['deployment'] not in skipped]
+        status_updates = cd.plan_statuses(
+            statuses, cp.statuses_for(cur, [(s['deployment'], s['number']) for s in statuses], version))
+        applied_updates = cd.plan_applied(
+            applied, autoscale_store.applied_of(cur, [a['decision_id'] for a in applied])
+            if version >= cp.HISTORY_VERSION else {})
+        if not check_mode:
+            cp.update_statuses(cur, status_updates)
+            autoscale_store.update_applied(cur, applied_updates)
+        released = cp.release_locks_of(cur, holder, check_mode, version)
+    result['actions'] += [cd.describe_status(u) for u in status_updates]
+    result['actions'] += ['record %d replicas applied for scale decision %d of %s'
+                          % (u['applied'], u['decision_id'], u['deployment']) for u in applied_updates]
+    result['actions'] += ['release the lock of %s' % name for name in released]
+    result['changed'] = result['changed'] or bool(status_updates or applied_updates or released)
+    result['released'] = released
+    result['skipped'] = dict((name, cd.public_lock(lock)) for name, lock in skipped.items())
+    return result
