@@ -32,3 +32,32 @@ def choose_redis_db(taken, databases, instance='the Redis instance'):
     raise RedisExhausted(
         "Redis at %s has no free database: %d of %d are allocated; raise redis_databases"
         % (instance, allocated, usable))
+
+
+def assign_redis_dbs(allocated, names, databases, instance='the Redis instance'):
+    """Numbers for names on one instance, in one decision.
+
+    allocated: {deployment: number} recorded on the instance. A deployment
+    keeps its number (refused when the instance has fewer databases now); the
+    others get the lowest free ones, in the order given. Returns (numbers,
+    failed): {name: (number, newly allocated)} and {name: reason}."""
+    taken = list(allocated.values())
+    numbers, failed = {}, {}
+    for name in names:
+        if name in allocated:
+            number = allocated[name]
+            if number >= databases:
+                failed[name] = ("deployment %s has Redis database %d on %s, but the instance has only %d databases "
+                                "(0..%d): raise redis_databases to at least %d"
+                                % (name, number, instance, databases, databases - 1, number + 1))
+            else:
+                numbers[name] = (number, False)
+            continue
+        try:
+            number = choose_redis_db(taken, databases, instance)
+        except RedisExhausted as e:
+            failed[name] = str(e)
+            continue
+        taken.append(number)
+        numbers[name] = (number, True)
+    return numbers, failed

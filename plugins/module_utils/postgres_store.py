@@ -10,6 +10,8 @@ functions around it read the catalogs and carry the actions out.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from concurrent.futures import ThreadPoolExecutor
+
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils.passwords import password_matches
 
@@ -213,3 +215,59 @@ def recorded(conn, name):
         cur.execute('SELECT type, postgres_database, postgres_role FROM deployments WHERE name = %s',
                     (name,))
         return cur.fetchone()
+
+
+# --- many deployments of one server at once (deployment_stores) -------------------------------------
+
+def observe_many(cur, names):
+    """observe() for many deployments whose database and role share a name
+    (postgres_name()), in three queries: {name: state}."""
+    names = sorted(set(names))
+    cur.execute('SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user')
+    admin, superuser = cur.fetchone()
+    states = dict((name, {'role_exists': False, 'database_exists': False, 'admin': admin,
+                          'admin_superuser': superuser}) for name in names)
+    if not names:
+        return states
+    cur.execute("SELECT rolname, rolcanlogin, %s, pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles "
+                "WHERE rolname = ANY(%%s)" % ', '.join(ROLE_ATTRIBUTES), (names,))
+    for row in cur.fetchall():
+        states[row[0]].update(role_exists=True, role_can_login=row[1], role_privileged=any(row[2:-1]),
+                              admin_member=row[-1])
+    cur.execute("""SELECT d.datname, pg_get_userbyid(d.datdba),
+                          d.datacl IS NULL OR EXISTS (
+                              SELECT 1 FROM aclexplode(d.datacl) a
+                              WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT')
+                   FROM pg_database d WHERE d.datname = ANY(%s)""", (names,))
+    for name, owner, public_connect in cur.fetchall():
+        states[name].update(database_exists=True, database_owner=owner, public_connect=public_connect)
+    return states
+
+
+def check_passwords(cur, states, passwords, try_login, workers=8):
+    """check_password() for many roles: {role: True/False/None}.
+
+    passwords: {role: password} of the roles to check. A superuser compares
+    the stored verifiers (one query); otherwise, or for a verifier of unknown
+    format, try_login(role, password, database) logs in as the role, several
+    at once."""
+    verdicts = dict((role, False) for role in passwords if not states[role]['role_exists'])
+    to_check = sorted(role for role in passwords if role not in verdicts)
+    if to_check and states[to_check[0]]['admin_superuser']:
+        cur.execute('SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s)', (to_check,))
+        stored = dict(cur.fetchall())
+        for role in to_check:
+            verdict = password_matches(passwords[role], role, stored.get(role))
+            if verdict is not None:
+                verdicts[role] = verdict
+    logins = [role for role in to_check if role not in verdicts]
+    if logins:
+        def login(role):
+            database = role if states[role]['database_exists'] else None
+            return try_login(role, passwords[role], database)
+        pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(logins))))
+        try:
+            verdicts.update(zip(logins, pool.map(login, logins)))
+        finally:
+            pool.shutdown()
+    return verdicts

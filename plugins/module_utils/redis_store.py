@@ -12,7 +12,7 @@ lock makes parallel jobs take turns instead of failing on them.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.selfhost.langgraph.plugins.module_utils.allocation import choose_redis_db
+from ansible_collections.selfhost.langgraph.plugins.module_utils.allocation import assign_redis_dbs, choose_redis_db
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 
 try:
@@ -114,3 +114,76 @@ def allocations(conn, instance):
         cur.execute('SELECT deployment, db_number FROM redis_allocations WHERE redis_instance = %s',
                     (instance,))
         return dict(cur.fetchall())
+
+
+# --- many deployments of one instance at once (deployment_stores) ------------------------------------
+
+def per_database(client, numbers, command):
+    """Run command (FLUSHDB, DBSIZE) in each of the database numbers over the
+    client's one connection; returns {number: reply}. The connection selects
+    its own database again at the end (or is dropped if that failed)."""
+    numbers = list(numbers)
+    if not numbers:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for number in numbers:
+        pipe.execute_command('SELECT', number)
+        pipe.execute_command(command)
+    pipe.execute_command('SELECT', client.connection_pool.connection_kwargs.get('db', 0))
+    try:
+        replies = pipe.execute()
+    except redis.exceptions.RedisError:
+        client.connection_pool.disconnect()
+        raise
+    return dict(zip(numbers, replies[1::2]))
+
+
+def _allocated(cur, instance, names=None):
+    if names is None:
+        cur.execute('SELECT deployment, db_number FROM redis_allocations WHERE redis_instance = %s', (instance,))
+    else:
+        cur.execute('SELECT deployment, db_number FROM redis_allocations WHERE redis_instance = %s '
+                    'AND deployment = ANY(%s)', (instance, list(names)))
+    return dict(cur.fetchall())
+
+
+def allocate_many(conn, instance, names, databases, check_mode=False, who=None):
+    """allocate() for many deployments of one instance, in one transaction.
+
+    Returns (numbers, failed) as allocation.assign_redis_dbs() does; in check
+    mode nothing is written and the numbers are those that would be allocated."""
+    with conn:
+        cur = conn.cursor()
+        if not _tables_exist(cur):
+            return assign_redis_dbs({}, names, databases, instance)
+        if not check_mode:
+            cur.execute('SELECT pg_advisory_xact_lock(%s, hashtext(%s))', (REDIS_LOCK_CLASS, instance))
+        numbers, failed = assign_redis_dbs(_allocated(cur, instance), names, databases, instance)
+        new = sorted((name, number) for name, (number, is_new) in numbers.items() if is_new)
+        if new and not check_mode:
+            cur.execute('INSERT INTO deployments (name) SELECT unnest(%s::text[]) ON CONFLICT (name) DO NOTHING',
+                        ([name for name, _number in new],))
+            cur.execute('INSERT INTO redis_allocations (redis_instance, db_number, deployment, allocated_by) '
+                        'SELECT %s, n, d, %s FROM unnest(%s::text[], %s::int[]) AS t(d, n)',
+                        (instance, who, [name for name, _number in new], [number for _name, number in new]))
+    return numbers, failed
+
+
+def release_many(conn, instance, names, flush_many, check_mode=False):
+    """release() for many deployments of one instance: flush_many(numbers)
+    empties their databases, then the numbers are freed in the same
+    transaction, under the instance's lock. Returns {name: number released}
+    (in check mode, that would be)."""
+    with conn:
+        cur = conn.cursor()
+        if not _tables_exist(cur):
+            return {}
+        if not check_mode:
+            cur.execute('SELECT pg_advisory_xact_lock(%s, hashtext(%s))', (REDIS_LOCK_CLASS, instance))
+        released = _allocated(cur, instance, names)
+        if check_mode or not released:
+            return released
+        flush_many(sorted(released.values()))
+        cur.execute('DELETE FROM redis_allocations WHERE redis_instance = %s AND deployment = ANY(%s)',
+                    (instance, sorted(released)))
+    return released

@@ -1,0 +1,346 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.langgraph contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The stores of many deployments in one call (deployment_stores module).
+
+Each deployment's database and role live on the Postgres host it is pinned
+to, its Redis number on its Redis host. The work is grouped per server: one
+admin connection per Postgres server, one connection per Redis server, one
+transaction per Redis instance for the numbers and one for the records. A
+deployment's problem is its own (failed); the others go on.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils import control_plane
+from ansible_collections.selfhost.langgraph.plugins.module_utils import postgres_store
+from ansible_collections.selfhost.langgraph.plugins.module_utils import redis_store
+from ansible_collections.selfhost.langgraph.plugins.module_utils.connection import (
+    postgres_connect,
+    postgres_try_login,
+    redis_connect,
+)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.control_schema import migrate
+from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
+from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import postgres_name
+from ansible_collections.selfhost.langgraph.plugins.module_utils.passwords import derived_password
+from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import (
+    database_uri,
+    mask_uri_passwords,
+    redis_uri,
+)
+
+try:
+    import psycopg2
+except ImportError:  # reported by connection.check_libraries()
+    psycopg2 = None
+
+try:
+    import redis
+except ImportError:  # reported by connection.check_libraries()
+    redis = None
+
+HOSTS = (('postgres_host', 'Postgres', 'postgres_servers'), ('redis_host', 'Redis', 'redis_servers'))
+RECORD_FIELDS = ('type', 'postgres_database', 'postgres_role', 'postgres_host', 'redis_host')
+VERIFYING_SSLMODES = ('require', 'verify-ca', 'verify-full')
+
+
+# --- decisions (pure) -----------------------------------------------------------------------------
+
+def index_servers(servers, option):
+    """{host: server}; a host listed twice is refused."""
+    index = {}
+    for server in servers:
+        if server['host'] in index:
+            raise StoreError('%s lists host %s twice: give each host once' % (option, server['host']))
+        index[server['host']] = server
+    return index
+
+
+def plan_stores(deployments, postgres_servers, redis_servers, recorded, password_seed):
+    """Check the input and place each deployment's stores.
+
+    deployments: the module's entries; recorded: {name: recorded row with
+    postgres_host and redis_host}; servers: {host: server}. Returns
+    (entries, failed): entries [{name, state, type, postgres_host,
+    redis_host, password}] to handle, failed {name: reason} for deployments
+    asked to move from their pinned host. Input no deployment can be handled
+    with raises StoreError, before anything is touched."""
+    servers = dict(postgres_servers=postgres_servers, redis_servers=redis_servers)
+    entries, failed, seen = [], {}, set()
+    for deployment in deployments:
+        name = deployment['name']
+        if name in seen:
+            raise StoreError('deployment %s is listed twice in deployments: give each once' % name)
+        seen.add(name)
+        if deployment['state'] == 'absent' and not deployment['purge']:
+            raise StoreError('refusing to drop the stores of deployment %s: state=absent deletes its database and '
+                             'flushes its Redis database; set purge: true to confirm' % name)
+        entry = dict(name=name, state=deployment['state'], type=deployment.get('type'), password=None)
+        pinned = recorded.get(name) or {}
+        for field, what, option in HOSTS:
+            given, pin = deployment.get(field), pinned.get(field)
+            if given and pin and given != pin:
+                failed[name] = ('deployment %s is pinned to %s host %s (its data lives there), not %s'
+                                % (name, what, pin, given))
+                break
+            host = given or pin
+            if not host:
+                raise StoreError('deployment %s has no %s host: give %s (the host control_state assigned it)'
+                                 % (name, what, field))
+            if host not in servers[option]:
+                raise StoreError('deployment %s is on %s host %s, which %s does not list: add that host with its '
+                                 'address and credentials' % (name, what, host, option))
+            entry[field] = host
+        if name in failed:
+            continue
+        if deployment['state'] == 'present':
+            entry['password'] = deployment.get('postgres_password')
+            if not entry['password']:
+                if not password_seed:
+                    raise StoreError('deployment %s has no postgres_password and password_seed is not set: give '
+                                     'one of them' % name)
+                entry['password'] = derived_password(password_seed, name)
+        entries.append(entry)
+    return entries, failed
+
+
+def group_by(entries, field):
+    """{value of field: [entries]} in the entries' order."""
+    groups = {}
+    for entry in entries:
+        groups.setdefault(entry[field], []).append(entry)
+    return groups
+
+
+def admin_sslmode(sslmode):
+    """libpq sslmode of the admin connection: encrypted when the URIs are, but
+    not verified, since login_host (127.0.0.1 on the host itself) is not the
+    name the certificate carries."""
+    return 'require' if sslmode in VERIFYING_SSLMODES else 'prefer'
+
+
+def plan_record(entry, recorded, postgres_done, redis_done):
+    """The deployments row of entry after the run ({field: value}), or None
+    when it stays as it is. Pins are set when the stores were made there
+    and cleared when they were purged; type when given."""
+    before = dict((f, (recorded or {}).get(f)) for f in RECORD_FIELDS)
+    after = dict(before)
+    role = postgres_name(entry['name'])
+    if entry['state'] == 'present':
+        if entry.get('type'):
+            after['type'] = entry['type']
+        if postgres_done:
+            after.update(postgres_database=role, postgres_role=role)
+            after['postgres_host'] = before['postgres_host'] or entry['postgres_host']
+        if redis_done:
+            after['redis_host'] = before['redis_host'] or entry['redis_host']
+    else:
+        if recorded is None:
+            return None
+        if postgres_done:
+            after.update(postgres_database=None, postgres_role=None, postgres_host=None)
+        if redis_done:
+            after['redis_host'] = None
+    if recorded is not None and after == before:
+        return None
+    return after
+
+
+# --- doing ----------------------------------------------------------------------------------------
+
+def _postgres_params(server, p):
+    return dict(login_host=server.get('login_host') or server['address'], login_port=server['port'],
+                login_user=server['admin_user'], login_password=server.get('admin_password'),
+                ssl_mode=admin_sslmode(server.get('sslmode')), ca_cert=None,
+                connect_timeout=p['connect_timeout'])
+
+
+def postgres_stage(server, entries, p, check_mode, warn):
+    """Databases and roles of entries on one server, over one admin
+    connection. Returns (done, failed): {name: [actions]}, {name: reason}."""
+    params = _postgres_params(server, p)
+    done, failed = {}, {}
+    try:
+        admin = postgres_connect(params, p['maintenance_db'], autocommit=True)
+    except StoreError as e:
+        return done, dict((entry['name'], str(e)) for entry in entries)
+    try:
+        cur = admin.cursor()
+        roles = dict((entry['name'], postgres_name(entry['name'])) for entry in entries)
+        states = postgres_store.observe_many(cur, roles.values())
+
+        def try_login(role, password, database):
+            # First where the servers connect (pg_hba.conf admits deployment roles from the app
+            # network), then where the admin does.
+            result = None
+            for host, port, sslmode in ((server['address'], server['port'], server.get('sslmode') or 'prefer'),
+                                        (params['login_host'], params['login_port'], params['ssl_mode'])):
+                result = postgres_try_login(host, port, role, password, database or p['maintenance_db'],
+                                            sslmode, p['connect_timeout'])
+                if result is not None:
+                    break
+            return result
+        verdicts = postgres_store.check_passwords(
+            cur, states, dict((roles[e['name']], e['password']) for e in entries if e['state'] == 'present'),
+            try_login)
+        for entry in entries:
+            name, role = entry['name'], roles[entry['name']]
+            verdict = verdicts.get(role, True)
+            if verdict is None:
+                warn('could not verify the current password of role %s on %s: pg_hba.conf does not let it log in '
+                     'from this host, and %s is no superuser; so the password is set again'
+                     % (role, server['host'], states[role]['admin']))
+            actions = postgres_store.plan_postgres(states[role], entry['state'], role, verdict)
+            if actions and not check_mode:
+                try:
+                    postgres_store.apply_actions(admin, actions, role, role, entry['password'])
+                except psycopg2.Error as e:
+                    failed[name] = 'Postgres on %s: %s' % (server['host'], mask_uri_passwords(str(e).strip()))
+                    continue
+            done[name] = postgres_store.describe(actions, role, role, states[role]['admin'])
+    finally:
+        admin.close()
+    return done, failed
+
+
+def _redis_params(server, p):
+    return dict(redis_host=server['address'], redis_port=server['port'], redis_password=server.get('password'),
+                redis_tls=server.get('tls'), redis_ca_cert=server.get('ca_cert'), redis_validate_certs=True,
+                connect_timeout=p['connect_timeout'])
+
+
+def redis_instance(server):
+    """Key of a Redis server in redis_allocations: the address, as deployment_redis keys it."""
+    return '%s:%s' % (server['address'], server['port'])
+
+
+def redis_stage(server, entries, control, p, check_mode, warn):
+    """Numbers of entries on one Redis server, over one connection. Returns
+    (done, failed): {name: (number or None, [actions])}, {name: reason}."""
+    instance = redis_instance(server)
+    done, failed = {}, {}
+    try:
+        client = redis_connect(_redis_params(server, p))
+    except StoreError as e:
+        return done, dict((entry['name'], str(e)) for entry in entries)
+    try:
+        present = [e['name'] for e in entries if e['state'] == 'present']
+        absent = [e['name'] for e in entries if e['state'] == 'absent']
+        if present:
+            try:
+                count = redis_store.read_databases(client, server.get('databases'), instance)[0]
+                numbers, refused = redis_store.allocate_many(control, instance, present, count, check_mode,
+                                                             who=p['login_user'])
+            except StoreError as e:
+                numbers, refused = {}, dict((name, str(e)) for name in present)
+            failed.update(refused)
+            new = sorted(number for number, is_new in numbers.values() if is_new)
+            keys = {} if check_mode else redis_store.per_database(client, new, 'DBSIZE')
+            for name, (number, is_new) in numbers.items():
+                done[name] = (number, ['allocate database %d on %s' % (number, instance)] if is_new else [])
+                if keys.get(number):
+                    warn('Redis database %d on %s, newly allocated to %s, already holds %d keys (left over from '
+                         'before the allocations were recorded?); flush it if they are not %s\'s'
+                         % (number, instance, name, keys[number], name))
+        if absent:
+            released = redis_store.release_many(
+                control, instance, absent, lambda numbers: redis_store.per_database(client, numbers, 'FLUSHDB'),
+                check_mode)
+            for name in absent:
+                number = released.get(name)
+                done[name] = (None, ['flush database %d on %s and free its number' % (number, instance)]
+                              if number is not None else [])
+    except redis.exceptions.RedisError as e:
+        for entry in entries:
+            if entry['name'] not in done:
+                failed.setdefault(entry['name'], 'Redis at %s: %s' % (instance, e))
+    finally:
+        client.close()
+    return done, failed
+
+
+def record_stores(control, entries, postgres_done, redis_done, check_mode, version):
+    """Write the deployments rows that change, in one transaction; returns
+    the names whose record changed (would change)."""
+    names = [e['name'] for e in entries]
+    with control:
+        cur = control.cursor()
+        if not check_mode and names:
+            cur.execute('SELECT name FROM deployments WHERE name = ANY(%s) ORDER BY name FOR UPDATE', (names,))
+        recorded = control_plane.recorded_deployments(cur, names, version)
+        rows = {}
+        for entry in entries:
+            row = plan_record(entry, recorded.get(entry['name']), entry['name'] in postgres_done,
+                              entry['name'] in redis_done)
+            if row is not None:
+                rows[entry['name']] = row
+        if rows and not check_mode:
+            control_plane.write_deployments(cur, rows)
+    return sorted(rows)
+
+
+def run_stores(control, p, check_mode, return_uris, warn):
+    """The whole call: returns dict(stores, failed, uris, changed, actions)."""
+    postgres_servers = index_servers(p['postgres_servers'], 'postgres_servers')
+    redis_servers = index_servers(p['redis_servers'], 'redis_servers')
+    before, after, migrated = migrate(control, check_mode)
+    version = before if check_mode else after
+    names = [d['name'] for d in p['deployments']]
+    with control:
+        recorded = control_plane.recorded_deployments(control.cursor(), names, version)
+    entries, failed = plan_stores(p['deployments'], postgres_servers, redis_servers, recorded, p['password_seed'])
+    if not check_mode and entries:
+        # The same per-deployment lock deployment_postgres takes; released when the connection closes.
+        with control:
+            cur = control.cursor()
+            cur.execute('SELECT pg_advisory_lock(%s, hashtext(d)) FROM unnest(%s::text[]) AS d',
+                        (postgres_store.DEPLOYMENT_LOCK_CLASS, sorted(e['name'] for e in entries)))
+            cur.fetchall()
+    postgres_done, redis_done = {}, {}
+    for host, group in sorted(group_by(entries, 'postgres_host').items()):
+        done, stage_failed = postgres_stage(postgres_servers[host], group, p, check_mode, warn)
+        postgres_done.update(done)
+        failed.update(stage_failed)
+    for host, group in sorted(group_by(entries, 'redis_host').items()):
+        group = [e for e in group if e['name'] not in failed]
+        if group:
+            done, stage_failed = redis_stage(redis_servers[host], group, control, p, check_mode, warn)
+            redis_done.update(done)
+            failed.update(stage_failed)
+    recorded_changes = record_stores(control, entries, postgres_done, redis_done, check_mode, version)
+
+    stores, uris, actions = {}, {}, []
+    if migrated:
+        actions.append('migrate the control database to schema version %d' % migrated[-1].version)
+    for entry in entries:
+        name = entry['name']
+        done = postgres_done.get(name, []) + redis_done.get(name, (None, []))[1]
+        actions += ['%s: %s' % (name, action) for action in done]
+        if name in failed:
+            continue
+        pg, rd = postgres_servers[entry['postgres_host']], redis_servers[entry['redis_host']]
+        store = dict(database=postgres_name(name), postgres_host=entry['postgres_host'],
+                     redis_host=entry['redis_host'], redis_db=redis_done[name][0], actions=done,
+                     recorded=name in recorded_changes)
+        if entry['state'] == 'present':
+            store.update(database_uri_masked=database_uri(store['database'], entry['password'], pg['address'],
+                                                          pg['port'], store['database'], pg.get('sslmode'),
+                                                          mask=True),
+                         redis_uri_masked=redis_uri(rd.get('password'), rd['address'], rd['port'],
+                                                    store['redis_db'], rd.get('tls'), mask=True))
+            if return_uris:
+                pair = dict(database_uri=database_uri(store['database'], entry['password'], pg['address'],
+                                                      pg['port'], store['database'], pg.get('sslmode')),
+                            redis_uri=redis_uri(rd.get('password'), rd['address'], rd['port'], store['redis_db'],
+                                                rd.get('tls')))
+                if entry['password'] in pair['database_uri'] or \
+                        (rd.get('password') and rd['password'] in pair['redis_uri']):
+                    failed[name] = ('the Postgres or Redis password of %s is too short or too regular to be hidden '
+                                    'in its URI: use a longer random password' % name)
+                    continue
+                uris[name] = pair
+        stores[name] = store
+    changed = bool(migrated) or bool(actions) or bool(recorded_changes)
+    return dict(stores=stores, failed=failed, uris=uris, changed=changed, actions=actions)

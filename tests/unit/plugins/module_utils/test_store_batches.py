@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils.allocation import assign_redis_dbs
+from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
+from ansible_collections.selfhost.langgraph.plugins.module_utils.passwords import derived_password
+from ansible_collections.selfhost.langgraph.plugins.module_utils.store_batches import (
+    admin_sslmode,
+    group_by,
+    index_servers,
+    plan_record,
+    plan_stores,
+)
+
+PG = {'pg1': dict(host='pg1'), 'pg2': dict(host='pg2')}
+REDIS = {'redis1': dict(host='redis1')}
+
+
+def d(name, postgres_host='pg1', redis_host='redis1', state='present', purge=False, password=None, type=None):
+    return dict(name=name, postgres_host=postgres_host, redis_host=redis_host, state=state, purge=purge,
+                postgres_password=password, type=type)
+
+
+def test_plan_places_and_derives_passwords():
+    entries, failed = plan_stores([d('a'), d('b', 'pg2', password='given')], PG, REDIS, {}, 'seed')
+    assert failed == {}
+    assert [(e['name'], e['postgres_host'], e['redis_host']) for e in entries] == [('a', 'pg1', 'redis1'),
+                                                                                   ('b', 'pg2', 'redis1')]
+    assert entries[0]['password'] == derived_password('seed', 'a')
+    assert entries[1]['password'] == 'given'
+
+
+@pytest.mark.parametrize('deployment, recorded, hosts', [
+    (d('a', None, None), dict(postgres_host='pg2', redis_host='redis1'), ('pg2', 'redis1')),  # the pins
+    (d('a', 'pg2', None), dict(postgres_host='pg2', redis_host='redis1'), ('pg2', 'redis1')),
+    (d('a'), dict(postgres_host=None, redis_host=None), ('pg1', 'redis1')),                  # a legacy row
+])
+def test_hosts_come_from_the_entry_or_the_pin(deployment, recorded, hosts):
+    entries, failed = plan_stores([deployment], PG, REDIS, {'a': recorded}, 'seed')
+    assert not failed and (entries[0]['postgres_host'], entries[0]['redis_host']) == hosts
+
+
+def test_a_deployment_asked_to_move_fails_alone():
+    entries, failed = plan_stores([d('a', 'pg2'), d('b')], PG, REDIS, {'a': dict(postgres_host='pg1')}, 'seed')
+    assert [e['name'] for e in entries] == ['b']
+    assert failed == {'a': 'deployment a is pinned to Postgres host pg1 (its data lives there), not pg2'}
+
+
+@pytest.mark.parametrize('deployments, seed, message', [
+    ([d('a', state='absent')], 'seed', 'set purge: true to confirm'),
+    ([d('a'), d('a')], 'seed', 'listed twice'),
+    ([d('a', 'pg9')], 'seed', 'deployment a is on Postgres host pg9, which postgres_servers does not list'),
+    ([d('a', redis_host='redis9')], 'seed', 'Redis host redis9, which redis_servers does not list'),
+    ([d('a', None)], 'seed', 'deployment a has no Postgres host: give postgres_host'),
+    ([d('a')], None, 'has no postgres_password and password_seed is not set'),
+])
+def test_bad_input_is_refused(deployments, seed, message):
+    with pytest.raises(StoreError, match=message):
+        plan_stores(deployments, PG, REDIS, {}, seed)
+
+
+def test_absent_needs_no_password():
+    entries, _failed = plan_stores([d('a', state='absent', purge=True)], PG, REDIS, {}, None)
+    assert entries[0]['password'] is None
+
+
+def test_servers_are_listed_once():
+    assert index_servers([dict(host='pg1'), dict(host='pg2')], 'postgres_servers') == PG
+    with pytest.raises(StoreError, match='postgres_servers lists host pg1 twice'):
+        index_servers([dict(host='pg1'), dict(host='pg1')], 'postgres_servers')
+
+
+def test_batches_per_server_keep_the_order():
+    entries = [dict(name='a', postgres_host='pg1'), dict(name='b', postgres_host='pg2'),
+               dict(name='c', postgres_host='pg1')]
+    assert group_by(entries, 'postgres_host') == {'pg1': [entries[0], entries[2]], 'pg2': [entries[1]]}
+
+
+@pytest.mark.parametrize('sslmode, admin', [
+    (None, 'prefer'), ('disable', 'prefer'), ('prefer', 'prefer'), ('require', 'require'),
+    ('verify-ca', 'require'), ('verify-full', 'require'),
+])
+def test_admin_sslmode(sslmode, admin):
+    assert admin_sslmode(sslmode) == admin
+
+
+ROW = dict(type='production', postgres_database='lg_a', postgres_role='lg_a', postgres_host='pg1',
+           redis_host='redis1')
+NEW = dict(name='a', state='present', type='production', postgres_host='pg1', redis_host='redis1')
+
+
+@pytest.mark.parametrize('entry, recorded, postgres_done, redis_done, expected', [
+    (NEW, None, True, True, ROW),                                      # a new deployment
+    (NEW, ROW, True, True, None),                                      # as recorded: no write
+    (NEW, dict(ROW, postgres_host=None, redis_host=None), True, True, ROW),  # a legacy row gets its pins
+    (NEW, None, True, False, dict(ROW, redis_host=None)),              # Redis failed: only what is true
+    (NEW, dict(ROW, postgres_host='pg0'), True, True, None),            # a pin is never changed here
+    (dict(NEW, type=None), dict(ROW, type='development'), True, True, None),   # type omitted: kept
+    (dict(NEW, type='development'), ROW, True, True, dict(ROW, type='development')),
+    (dict(NEW, state='absent'), ROW, True, True,                        # purged: stores and pins cleared
+     dict(ROW, postgres_database=None, postgres_role=None, postgres_host=None, redis_host=None)),
+    (dict(NEW, state='absent'), None, True, True, None),                # nothing recorded, nothing to clear
+    (dict(NEW, state='absent'), ROW, False, True, dict(ROW, redis_host=None)),
+])
+def test_plan_record(entry, recorded, postgres_done, redis_done, expected):
+    assert plan_record(entry, recorded, postgres_done, redis_done) == expected
+
+
+# --- Redis numbers for many deployments of one instance -------------------------------------------
+
+@pytest.mark.parametrize('allocated, names, databases, numbers, failed', [
+    ({}, ['a', 'b', 'c'], 16, {'a': (1, True), 'b': (2, True), 'c': (3, True)}, []),
+    ({'b': 1}, ['a', 'b'], 16, {'a': (2, True), 'b': (1, False)}, []),     # b keeps its number
+    ({'x': 2}, ['a', 'b'], 16, {'a': (1, True), 'b': (3, True)}, []),      # gaps are filled first
+    ({}, ['a', 'b', 'c'], 3, {'a': (1, True), 'b': (2, True)}, ['c']),     # the rest fail alone
+    ({'a': 7}, ['a'], 4, {}, ['a']),                                       # instance shrank
+])
+def test_assign_redis_dbs(allocated, names, databases, numbers, failed):
+    got, refused = assign_redis_dbs(allocated, names, databases, '10.0.0.5:6379')
+    assert got == numbers and sorted(refused) == failed
+
+
+def test_exhaustion_message_names_instance_and_variable():
+    _numbers, refused = assign_redis_dbs({'x': 1}, ['a'], 2, '10.0.0.5:6379')
+    assert refused == {'a': 'Redis at 10.0.0.5:6379 has no free database: 1 of 1 are allocated; '
+                            'raise redis_databases'}
