@@ -16,6 +16,7 @@ per host whatever the number of deployments:
               start beside the old ones, every load balancer adds them and drains
               the old ones
   stop        {app host: [container name]}: the old containers, once no LB sends them anything
+  purge       deployment_stores entries (state absent) of deleted deployments, after their containers stopped
   undo        {deployment: {lb: backend, stop: {host: [name]}}}: what brings a
               deployment that failed back to its serving revision
   finish      statuses once the waves are done
@@ -515,7 +516,7 @@ def _assemble(action, plans, fleet, batch, options, control):
     states = control.get('deployments') or {}
     holder = options.get('holder')
     run = dict(action=action, deployments={}, pulls={}, migrations={}, waves=[], stop={}, undo={},
-               prune={}, stores=[], record=dict(revisions=[], statuses=[], assignments=[], scale_events=[]),
+               prune={}, stores=[], purge=[], record=dict(revisions=[], statuses=[], assignments=[], scale_events=[]),
                finish=dict(statuses=[]), summary=[])
     pins = _pins(plans, control, options)
     waves = []
@@ -699,8 +700,8 @@ def _plan_delete(dp, options, run, waves, pins):
         run['stop'].setdefault(host, []).append(c['name'])
     if options.get('purge'):
         postgres_host, redis_host, _new = pins[dp.name]
-        run['stores'].append(dict(name=dp.name, type=dp.deployment['type'], postgres_host=postgres_host,
-                                  redis_host=redis_host, state='absent', purge=True))
+        run['purge'].append(dict(name=dp.name, type=dp.deployment['type'], postgres_host=postgres_host,
+                                 redis_host=redis_host, state='absent', purge=True))
     entry = run['deployments'][dp.name]
     entry['stop'] = ['%s %s' % (h, c['name']) for h, c in dp.old]
 

@@ -17,8 +17,21 @@ __metaclass__ = type
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import parse_container_name
 
 
-def new_run():
-    return dict(failed={}, down={}, touched=[], digests={}, started=0, switched=0, lines=[])
+def new_run(down=None):
+    """The state of a run before it acts: the hosts found down when observing."""
+    return dict(failed={}, down=dict(down or {}), touched=[], digests={}, started=0, switched=0, lines=[])
+
+
+def refresh(plan, run):
+    """The run with the arguments of every later step worked out from the plan and what happened."""
+    run['skip'] = sorted(run['failed'])
+    run['record'] = record_arguments(plan, run)
+    run['stores'] = stores_arguments(plan, run)
+    run['undo'] = undo_backends(plan, run)
+    run['stop'] = stop_lists(plan, run)
+    run['finish'] = finish_arguments(plan, run)
+    run['message'] = failure_message(plan, run)
+    return run
 
 
 def _host_problem(result):
@@ -86,7 +99,7 @@ def record_arguments(plan, run):
 
 
 def stores_arguments(plan, run):
-    return [s for s in plan['stores'] if s['name'] not in run['failed'] or s.get('state') == 'absent']
+    return [s for s in plan['stores'] if s['name'] not in run['failed']]
 
 
 def after_stores(plan, run, result):

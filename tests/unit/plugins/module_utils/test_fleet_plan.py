@@ -336,8 +336,8 @@ def test_delete_drains_removes_the_backend_and_stops_everything():
     plan = run('delete', [d], apps, lbs, ctl, purge=True)
     assert plan['waves'][0]['lb'] == [dict(deployment='bot', state='absent', bind_port=8100, servers=[], purge=True)]
     assert plan['stop'] == {'app1': ['lg-bot-r3-1'], 'app2': ['lg-bot-r3-1']}
-    assert plan['stores'] == [dict(name='bot', type='production', postgres_host='pg1', redis_host='redis1',
-                                   state='absent', purge=True)]
+    assert plan['stores'] == [] and plan['purge'] == [dict(
+        name='bot', type='production', postgres_host='pg1', redis_host='redis1', state='absent', purge=True)]
 
 
 def test_prune_keeps_the_newest_images_and_those_in_use():

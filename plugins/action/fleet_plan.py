@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.langgraph contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.selfhost.langgraph.plugins.action.validate_deployments import context_of
+from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment import (
+    DeploymentError, parse_deployments, select)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_plan import PlanError, plan_run
+from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_run import new_run, refresh
+from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import status_lines
+from ansible_collections.selfhost.langgraph.plugins.plugin_utils.fleet import (
+    app_hosts, lb_hosts, result_of, say)
+
+OPTION_KEYS = ('revision', 'replicas', 'batch_size', 'port_range', 'keep_images', 'purge', 'holder',
+               'lb_health_path')
+
+
+class ActionModule(ActionBase):
+    """Plans the run on the controller from what every host reported (see the module documentation)."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = self._task.args
+        action = args.get('action', 'deploy')
+        try:
+            everything = parse_deployments(args.get('deployments'), context_of(args))
+            chosen = select(everything, args.get('deployment') or '')
+        except DeploymentError as exc:
+            raise AnsibleActionFail(str(exc))
+        control = result_of(task_vars, task_vars['inventory_hostname'], args['control_result'])
+        if not control or control.get('failed') or control.get('unreachable'):
+            raise AnsibleActionFail('the control database on %s could not be read: %s' % (
+                args.get('control_host'), (control or {}).get('msg', 'no result')))
+        apps = app_hosts(task_vars, args.get('app_hosts') or [], args['app_result'])
+        lbs = lb_hosts(task_vars, args.get('lb_hosts') or [], args['lb_result'])
+
+        if action == 'status':
+            lines = status_lines(chosen, apps, lbs, control)
+            for line in lines:
+                say(line)
+            result.update(changed=False, status=lines)
+            return result
+
+        options = dict((key, args[key]) for key in OPTION_KEYS if args.get(key) is not None)
+        options.update(check_mode=bool(self._task.check_mode), control_host=args.get('control_host'),
+                       postgres_hosts=list(args.get('postgres_hosts') or []),
+                       redis_hosts=list(args.get('redis_hosts') or []))
+        try:
+            plan = plan_run(dict(action=action, deployments=chosen, all_deployments=everything, app_hosts=apps,
+                                 lb_hosts=lbs, control=control, options=options))
+        except PlanError as exc:
+            raise AnsibleActionFail(str(exc))
+        down = dict((h['name'], h['problem']) for h in apps + lbs if not h['reachable'])
+        plan['down'] = down
+        for line in plan['summary']:
+            say(line)
+        for host, problem in sorted(down.items()):
+            say('%s is down: %s' % (host, problem))
+        run = refresh(plan, new_run(down))
+        result.update(changed=False, plan=plan, run=run, msg='\n'.join(plan['summary']))
+        return result

@@ -1,0 +1,62 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.langgraph contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+name: redis_servers
+short_description: How the control host reaches each Redis host
+version_added: 0.2.0
+description:
+  - For each host of group C(langgraph_redis), its address, port, password, TLS switch and number of databases,
+    as M(selfhost.langgraph.deployment_stores) takes them.
+  - The result holds passwords; give it only to an option marked C(no_log).
+author:
+  - selfhost.langgraph maintainers (@selfhost)
+options:
+  _input:
+    description: The Redis hosts.
+    type: list
+    elements: str
+    required: true
+  hostvars:
+    description: C(hostvars).
+    type: dict
+    required: true
+'''
+
+EXAMPLES = r'''
+redis_servers: "{{ groups['langgraph_redis'] | selfhost.langgraph.redis_servers(hostvars) }}"
+'''
+
+RETURN = r'''
+_value:
+  description: One dict per host with host, address, port, password, tls and databases.
+  type: list
+  elements: dict
+'''
+
+from ansible.errors import AnsibleFilterError
+
+
+def redis_servers(hosts, hostvars):
+    servers = []
+    for host in hosts or []:
+        variables = hostvars[host]
+        address = variables.get('langgraph_private_address')
+        if not address:
+            raise AnsibleFilterError('Redis host %s has no langgraph_private_address' % host)
+        databases = variables.get('redis_databases')
+        servers.append(dict(
+            host=host, address=str(address), port=int(variables.get('redis_port', 6379)),
+            password=variables.get('redis_password'),
+            tls=str(variables.get('redis_tls_enabled', False)).lower() in ('true', 'yes', '1'),
+            databases=int(databases) if databases else None))
+    return servers
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'redis_servers': redis_servers}

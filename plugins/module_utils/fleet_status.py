@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.langgraph contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The status table from one observation of the fleet. Pure."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import server_name
+
+ROW = '  %-10s %-30s %4s %6s %-8s %s'
+
+
+def _lb_cells(lbs, deployment, name):
+    """'lb1 UP 3' per load balancer that answered, for one server."""
+    cells = []
+    for lb in lbs:
+        if not lb['reachable']:
+            continue
+        view = (lb.get('backends') or {}).get(deployment) or {}
+        server = (view.get('servers') or {}).get(name)
+        if server is None:
+            cells.append('%s -' % lb['name'])
+        else:
+            sessions = server.get('scur')
+            cells.append('%s %s %s' % (lb['name'], server.get('status', '?'),
+                                       '-' if sessions is None else ('%g' % sessions)))
+    return ', '.join(cells) or '-'
+
+
+def status_lines(deployments, apps, lbs, control):
+    """One block per deployment: serving revision, lock, containers with health and sessions, revisions."""
+    states = control.get('deployments') or {}
+    lines = []
+    for d in deployments:
+        state = states.get(d['name']) or {}
+        revisions = state.get('revisions') or []
+        serving = state.get('serving')
+        served = [r for r in revisions if r['number'] == serving]
+        head = '%s (%s, lb port %s): serving revision %s' % (d['name'], d['type'], d['lb_port'], serving or 'none')
+        if served:
+            head += ' since %s' % served[0].get('deployed_at')
+        lock = (control.get('busy') or {}).get(d['name']) or state.get('lock')
+        if lock:
+            head += '; LOCKED by %s since %s (%s)' % (lock.get('holder'), lock.get('since'), lock.get('purpose'))
+        lines.append(head)
+        lines.append(ROW % ('HOST', 'CONTAINER', 'REV', 'PORT', 'HEALTH', 'LOAD BALANCERS (status sessions)'))
+        for host in apps:
+            if not host['reachable']:
+                lines.append('  %-10s down: %s' % (host['name'], host.get('problem') or 'no answer'))
+                continue
+            mine = [c for c in host['containers'] if c['deployment'] == d['name']]
+            if not mine:
+                lines.append('  %-10s (no containers)' % host['name'])
+            for c in sorted(mine, key=lambda c: (c['revision'], c['replica'])):
+                health = c.get('health') if c['running'] else 'stopped'
+                lines.append(ROW % (host['name'], c['name'], c['revision'], c['port'],
+                                    health if health is not None else '-',
+                                    _lb_cells(lbs, d['name'], server_name(host['name'], c['revision'],
+                                                                          c['replica']))))
+        lines.append('  revisions:')
+        for r in revisions[:5]:
+            reason = (': ' + r['status_reason'][:120]) if r.get('status_reason') else ''
+            lines.append('    %3s %-12s %-45s %s%s' % (r['number'], r['status'], r['image'],
+                                                       r.get('created_by') or '', reason))
+        if not revisions:
+            lines.append('    (none yet)')
+    for lb in lbs:
+        if not lb['reachable']:
+            lines.append('load balancer %s is down: %s' % (lb['name'], lb.get('problem') or 'no answer'))
+    return lines
