@@ -1,26 +1,54 @@
 # -*- coding: utf-8 -*-
 # Copyright: selfhost.langgraph contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Carries out revision_plan steps on one host's Docker engine (Docker SDK)."""
+"""Carries out revision_plan and app_host steps on one host's Docker engine (Docker SDK).
+
+The first part serves revision_containers (one deployment); the second the
+host-wide executors (app_host_info, app_containers, revision_migrations,
+app_images): one list call per look at the host, every container of a call
+handled at once in threads, per-deployment failures returned, not raised."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
 import time
+
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils import revision_plan as rp
+from ansible_collections.selfhost.langgraph.plugins.module_utils import app_host
 from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import mask_uri_passwords
 
 try:
     import docker
+    from requests.exceptions import RequestException
     DOCKER_IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported by the module
     docker = None
+    RequestException = Exception
     DOCKER_IMPORT_ERROR = exc
+
+DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
+# Threads per call: enough for a host full of containers, few enough for the engine.
+MAX_THREADS = 32
+PULL_THREADS = 4
+LOG_LINES = 20
+POLL_INTERVAL = 0.25
+
+
+def docker_argument_spec():
+    """The engine option every app host module takes."""
+    return dict(docker_host=dict(type='str', default=DEFAULT_DOCKER_HOST))
+
+
+def host_errors():
+    """Errors that mean the engine itself failed (the task fails)."""
+    return (docker.errors.DockerException, RequestException)
 
 
 def connect(docker_host, timeout=60):
@@ -43,17 +71,9 @@ def observe(client, deployment):
     return sorted(found, key=lambda c: (c.revision, c.replica))
 
 
-def used_host_ports(client):
-    """Host ports that containers publish or that programs listen on."""
+def listening_ports():
+    """Ports programs listen on, from the host's /proc/net/tcp and tcp6."""
     used = set()
-    for summary in client.containers(all=True):
-        for binding in summary.get('Ports') or []:
-            if binding.get('PublicPort'):
-                used.add(int(binding['PublicPort']))
-            # Stopped containers keep their port in the label only.
-        label = (summary.get('Labels') or {}).get(rp.LABEL_PORT)
-        if label:
-            used.add(int(label))
     for path in ('/proc/net/tcp', '/proc/net/tcp6'):
         try:
             with open(path) as proc_file:
@@ -63,17 +83,16 @@ def used_host_ports(client):
     return used
 
 
+def used_host_ports(client):
+    """Host ports that containers publish or that programs listen on."""
+    return set(app_host.port_owners(client.containers(all=True), listening_ports()))
+
+
 def create_replica(client, spec, replica, port):
     """Creates and starts one replica; returns its name."""
     name = rp.container_name(spec['deployment'], spec['revision'], replica)
-    labels = {
-        rp.LABEL_MANAGED: 'true',
-        rp.LABEL_DEPLOYMENT: spec['deployment'],
-        rp.LABEL_REVISION: str(spec['revision']),
-        rp.LABEL_REPLICA: str(replica),
-        rp.LABEL_PORT: str(port),
-        rp.LABEL_FINGERPRINT: spec['fingerprint'],
-    }
+    labels = rp.container_labels(spec['deployment'], spec['revision'], replica, port, spec['fingerprint'],
+                                 spec['image'])
     host_config = client.create_host_config(
         port_bindings={rp.SERVER_PORT: (spec['bind_address'], port)},
         restart_policy={'Name': 'unless-stopped'},
@@ -96,10 +115,10 @@ def remove(client, name, stop_timeout):
         pass
 
 
-def probe(port, path, timeout=2):
-    """HTTP status of GET path on 127.0.0.1:port, or None when nothing answers."""
+def probe(port, path, timeout=2, host='127.0.0.1'):
+    """HTTP status of GET path on host:port, or None when nothing answers."""
     try:
-        return open_url('http://127.0.0.1:%d%s' % (port, path), timeout=timeout, use_proxy=False).getcode()
+        return open_url('http://%s:%d%s' % (host, port, path), timeout=timeout, use_proxy=False).getcode()
     except HTTPError as exc:
         return exc.code
     except (URLError, IOError, ValueError):
@@ -136,3 +155,396 @@ def log_tail(client, name, lines=20):
         return mask_uri_passwords(client.logs(name, tail=lines).decode('utf-8', 'replace').rstrip())
     except docker.errors.APIError as exc:
         return '(logs unavailable: %s)' % exc
+
+
+# --- the whole host at once ----------------------------------------------------------------
+
+def in_parallel(function, items, workers=MAX_THREADS, item_errors=None):
+    """[(item, result, error)] of function(item) for every item, run in threads,
+    in the order of items. A Docker API error (or one of item_errors) is
+    returned as that item's error; anything else (the engine gone, a bug) is raised."""
+    item_errors = item_errors or (docker.errors.APIError,)
+    items = list(items)
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        futures = [pool.submit(function, item) for item in items]
+    outcomes = []
+    for item, future in zip(items, futures):
+        error = future.exception()
+        if error is not None and not isinstance(error, item_errors):
+            raise error
+        outcomes.append((item, None if error else future.result(), error))
+    return outcomes
+
+
+def api_error_text(error):
+    """A Docker API error in one masked line."""
+    text = getattr(error, 'explanation', None) or str(error)
+    if isinstance(text, bytes):
+        text = text.decode('utf-8', 'replace')
+    return mask_uri_passwords(' '.join(str(text).split()))
+
+
+def host_capacity():
+    with open('/proc/meminfo') as meminfo:
+        return dict(cpus=os.cpu_count() or 1, memory_mb=app_host.memory_mb(meminfo.read()))
+
+
+def probe_all(ports, path, host='127.0.0.1', probe_fn=None):
+    """{name: HTTP status or None} for {name: port}, probed at once."""
+    probe_fn = probe_fn or probe
+    outcomes = in_parallel(lambda item: probe_fn(item[1], path, host=host), sorted(ports.items()))
+    return dict((item[0], result) for item, result, dummy in outcomes)
+
+
+def observe_host(client, deployments=None, health_path=None, health_host='127.0.0.1', probe_fn=None):
+    """app_host_info: one container list, one image list, probes at once."""
+    summaries = client.containers(all=True)
+    containers, unreadable = app_host.managed_containers(summaries, deployments)
+    if health_path:
+        running = dict((c['name'], c['port']) for c in containers if c['running'])
+        answers = probe_all(running, health_path, health_host, probe_fn)
+        for container in containers:
+            container['health'] = answers.get(container['name'])
+    return dict(
+        containers=containers,
+        unreadable=unreadable,
+        port_owners=app_host.port_owners(summaries, listening_ports()),
+        images=app_host.image_references(client.images()),
+    )
+
+
+def image_info(client, image):
+    """Docker's record of an image, or None when the engine does not have it."""
+    try:
+        return client.inspect_image(image)
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.APIError as exc:
+        # A malformed reference is the image's problem, not the engine's.
+        if exc.status_code == 400:
+            return None
+        raise
+
+
+def missing_images(client, images):
+    return set(image for image in images if image_info(client, image) is None)
+
+
+def remove_quietly(client, name):
+    """Kills and removes a container; gone already is fine."""
+    try:
+        client.remove_container(name, v=True, force=True)
+    except docker.errors.NotFound:
+        pass
+
+
+def log_tail_quietly(client, name, lines=LOG_LINES):
+    try:
+        return log_tail(client, name, lines)
+    except docker.errors.NotFound:
+        return '(the container is gone)'
+
+
+def _launch(client, name, create):
+    """create() then start; a container that would not start is removed again."""
+    create()
+    try:
+        client.start(name)
+    except docker.errors.APIError:
+        remove_quietly(client, name)
+        raise
+
+
+def create_replicas(client, starts, secrets, bind_address):
+    """Creates and starts the containers at once. Returns (names created and
+    started, {name: reason} for those that failed; nothing of those is left)."""
+    def create(start):
+        # Restart policy 'no' until healthy: a crash during the health gate
+        # shows as exited, not hidden in restarts (set_restart_policy follows).
+        host_config = client.create_host_config(
+            port_bindings={rp.SERVER_PORT: (bind_address, start.port)},
+            nano_cpus=int(start.cpus * 1e9),
+            mem_limit='%dm' % start.memory_mb,
+        )
+        environment = app_host.container_environment(start.env, secrets.get(start.deployment))
+        _launch(client, start.name, lambda: client.create_container(
+            image=start.image, name=start.name, environment=environment, labels=start.labels(),
+            ports=[rp.SERVER_PORT], host_config=host_config, stop_timeout=start.stop_timeout))
+    created, failures = [], {}
+    for start, dummy, error in in_parallel(create, starts):
+        if error is None:
+            created.append(start.name)
+        else:
+            failures[start.name] = "container %s could not be started: %s" % (start.name, api_error_text(error))
+    return created, failures
+
+
+def restart_stopped(client, starts):
+    started, failures = [], {}
+    for start, dummy, error in in_parallel(lambda s: client.start(s.name), starts):
+        if error is None:
+            started.append(start.name)
+        else:
+            failures[start.name] = "container %s could not be started again: %s" % (start.name, api_error_text(error))
+    return started, failures
+
+
+def _health_reason(client, name, kind, path, timeout, answer):
+    if kind == 'gone':
+        return "container %s disappeared before it was healthy" % name
+    if kind == 'exited':
+        try:
+            state = client.inspect_container(name)['State']
+        except docker.errors.NotFound:
+            return "container %s disappeared before it was healthy" % name
+        return ("container %s exited (code %s) before it was healthy; its last log lines:\n%s"
+                % (name, state.get('ExitCode'), log_tail_quietly(client, name)))
+    return ("container %s was not healthy within %d s (GET %s answered %s); its last log lines:\n%s"
+            % (name, timeout, path, answer or 'nothing', log_tail_quietly(client, name)))
+
+
+def wait_healthy_all(client, targets, path, timeout, host='127.0.0.1', probe_fn=None,
+                     sleep=time.sleep, clock=time.monotonic):
+    """One health gate for every target {name: (deployment, port)}: probed
+    at once each round, states from one list call. When a container fails, the
+    other containers of its deployment are not waited for. Returns {name: reason}."""
+    pending = dict(targets)
+    failures = {}
+    deadline = clock() + timeout
+    while pending:
+        answers = probe_all(dict((n, port) for n, (dummy, port) in pending.items()), path, host, probe_fn)
+        timed_out = clock() > deadline
+        states = dict((app_host.summary_name(c), c.get('State'))
+                      for c in client.containers(all=True, filters={'label': rp.LABEL_MANAGED}))
+        healthy, failed = app_host.judge_health(pending, answers, states, timed_out)
+        for name in healthy:
+            del pending[name]
+        failed_deployments = set()
+        for name, kind in failed.items():
+            failures[name] = _health_reason(client, name, kind, path, timeout, answers.get(name))
+            failed_deployments.add(pending.pop(name)[0])
+        for name in [n for n, (deployment, dummy) in pending.items() if deployment in failed_deployments]:
+            del pending[name]
+        if pending:
+            sleep(POLL_INTERVAL)
+    return failures
+
+
+def set_restart_policy(client, names):
+    """Healthy now: from here on Docker restarts them after a crash or a reboot."""
+    outcomes = in_parallel(lambda name: client.update_container(name, restart_policy={'Name': 'unless-stopped'}),
+                           names)
+    return dict((name, "container %s: setting its restart policy failed: %s" % (name, api_error_text(error)))
+                for name, dummy, error in outcomes if error is not None)
+
+
+def stop_one(client, name):
+    """SIGTERM, up to the container's own stop timeout, then remove. False
+    when the container was gone already."""
+    try:
+        stop_timeout = client.inspect_container(name)['Config'].get('StopTimeout')
+        client.stop(name, timeout=10 if stop_timeout is None else stop_timeout)
+        client.remove_container(name, v=True)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def stop_containers(client, names):
+    """Stops and removes at once; returns (names removed, {name: reason})."""
+    stopped, failures = [], {}
+    for name, removed, error in in_parallel(lambda n: stop_one(client, n), names):
+        if error is not None:
+            failures[name] = "stopping container %s failed: %s" % (name, api_error_text(error))
+        elif removed:
+            stopped.append(name)
+    return sorted(stopped), failures
+
+
+def stop_quickly(client, names):
+    """Stops containers with no grace (a failed start undone)."""
+    in_parallel(lambda name: client.stop(name, timeout=0), names)
+
+
+def start_and_gate(client, plan, secrets, health_path, health_timeout, bind_address, probe_fn, sleep, clock):
+    """Creates, starts again and health-gates the plan's containers, all at
+    once. Returns (created, restarted, {container name: problem}); a deployment
+    with a problem is not waited for further and not made permanent."""
+    deployment_of = dict((s.name, s.deployment) for s in plan.create + plan.restart + plan.keep)
+    port_of = dict((s.name, s.port) for s in plan.create + plan.restart + plan.keep)
+    created, problems = create_replicas(client, plan.create, secrets, bind_address)
+    restarted, restart_problems = restart_stopped(client, plan.restart)
+    problems.update(restart_problems)
+    failed = app_host.first_failure_per_deployment(problems, deployment_of)
+    targets = dict((name, (deployment_of[name], port_of[name]))
+                   for name in created + restarted + [s.name for s in plan.keep] if deployment_of[name] not in failed)
+    problems.update(wait_healthy_all(client, targets, health_path, health_timeout, app_host.probe_host(bind_address),
+                                     probe_fn, sleep, clock))
+    failed = app_host.first_failure_per_deployment(problems, deployment_of)
+    problems.update(set_restart_policy(client, [n for n in created + restarted if deployment_of[n] not in failed]))
+    return created, restarted, problems
+
+
+def apply_containers(client, starts, stop_names, secrets, skip, health_path, health_timeout, bind_address,
+                     check_mode, probe_fn=None, sleep=time.sleep, clock=time.monotonic):
+    """app_containers: starts the listed containers at once, gates them on
+    health together, undoes each failed deployment's part, then stops the
+    listed containers of the deployments that did not fail."""
+    summaries = client.containers(all=True)
+    existing = app_host.containers_by_name(summaries)
+    owners = app_host.port_owners(summaries, listening_ports())
+    wanted_images = set(s.image for s in starts if s.name not in existing and s.deployment not in skip)
+    plan = app_host.plan_starts(starts, existing, owners, missing_images(client, wanted_images), skip)
+    stops, refused = app_host.plan_stops(stop_names, existing, set(skip))
+    if check_mode:
+        failed = app_host.merge_failures(plan.failed, refused)
+        return dict(started=[s.as_dict() for s in plan.create + plan.restart],
+                    kept=[s.as_dict() for s in plan.keep],
+                    stopped=[n for n in stops if app_host.deployment_of(n) not in failed],
+                    removed=[], failures=failed, skipped=plan.skipped)
+
+    deployment_of = dict((s.name, s.deployment) for s in starts)
+    created, restarted, problems = start_and_gate(client, plan, secrets, health_path, health_timeout, bind_address,
+                                                  probe_fn, sleep, clock)
+    failed = app_host.first_failure_per_deployment(problems, deployment_of)
+    removed, stop_again = app_host.undo_steps(plan, set(created), failed)
+    in_parallel(lambda name: remove_quietly(client, name), removed)
+    stop_quickly(client, stop_again)
+
+    failed = app_host.merge_failures(plan.failed, failed, refused)
+    stopped, stop_failures = stop_containers(client, [n for n in stops if app_host.deployment_of(n) not in failed])
+    failed = app_host.merge_failures(failed, app_host.first_failure_per_deployment(
+        stop_failures, dict((n, app_host.deployment_of(n)) for n in stop_failures)))
+    done = set(created + restarted)
+    return dict(started=[s.as_dict() for s in plan.create + plan.restart if s.name in done and s.deployment not in failed],
+                kept=[s.as_dict() for s in plan.keep if s.deployment not in failed],
+                stopped=stopped, removed=removed, failures=failed, skipped=plan.skipped)
+
+
+def run_migrations(client, migrations, secrets, timeout, check_mode, sleep=time.sleep, clock=time.monotonic):
+    """revision_migrations: every migration at once in a one-off container,
+    waited for (one list call per look), its exit code and output kept, the
+    container removed; one still running at the deadline is killed."""
+    missing = missing_images(client, set(m.image for m in migrations))
+    outcomes, failed = {}, {}
+    runnable = []
+    for migration in migrations:
+        if migration.image in missing:
+            failed[migration.deployment] = ("image %s is not on this host: pull it first (app_images)"
+                                            % migration.image)
+        else:
+            runnable.append(migration)
+    if check_mode:
+        return dict(outcomes=outcomes, failures=failed, containers=[m.name for m in runnable])
+
+    def launch(migration):
+        # A container of that name is the leftover of an interrupted run.
+        remove_quietly(client, migration.name)
+        environment = app_host.container_environment(migration.env, secrets.get(migration.deployment))
+        _launch(client, migration.name, lambda: client.create_container(
+            image=migration.image, command=migration.command, name=migration.name, environment=environment,
+            labels=rp.migration_labels(migration.deployment, migration.revision),
+            host_config=client.create_host_config()))
+    pending = {}
+    for migration, dummy, error in in_parallel(launch, runnable):
+        if error is None:
+            pending[migration.name] = migration
+        else:
+            outcomes[migration.deployment] = dict(revision=migration.revision, rc=None, output='')
+            failed[migration.deployment] = ("the migration container %s could not be started: %s"
+                                            % (migration.name, api_error_text(error)))
+
+    done = {}
+    deadline = clock() + timeout
+    while pending:
+        states = dict((app_host.summary_name(c), c.get('State'))
+                      for c in client.containers(all=True, filters={'label': rp.LABEL_MIGRATION}))
+        ended, overdue = app_host.finished_migrations(pending, states, clock() > deadline)
+        for name in ended:
+            done[name] = (pending.pop(name), False)
+        for name in overdue:
+            done[name] = (pending.pop(name), True)
+        if pending:
+            sleep(POLL_INTERVAL)
+
+    def collect(item):
+        name, (migration, overdue) = item
+        rc = None
+        if overdue:
+            client.kill(name)
+        else:
+            rc = client.inspect_container(name)['State'].get('ExitCode')
+        output = log_tail_quietly(client, name)
+        remove_quietly(client, name)
+        return migration, rc, output
+    for item, outcome, error in in_parallel(collect, sorted(done.items())):
+        migration = item[1][0]
+        if error is not None:
+            remove_quietly(client, migration.name)
+            outcomes[migration.deployment] = dict(revision=migration.revision, rc=None, output='')
+            failed[migration.deployment] = "the migration container %s: %s" % (migration.name, api_error_text(error))
+            continue
+        migration, rc, output = outcome
+        outcomes[migration.deployment], reason = app_host.migration_outcome(migration, rc, output, timeout)
+        if reason:
+            failed[migration.deployment] = reason
+    return dict(outcomes=outcomes, failures=failed, containers=sorted(done))
+
+
+class PullError(Exception):
+    """An error Docker reported in a pull's progress stream."""
+
+
+def pull_image(client, image):
+    """Pulls one reference; an error in Docker's progress stream is raised."""
+    repository, tag = app_host.split_reference(image)
+    for message in client.pull(repository, tag=tag, stream=True, decode=True):
+        if isinstance(message, dict) and message.get('error'):
+            raise PullError(message['error'])
+
+
+def ensure_images(client, pulls, check_mode):
+    """app_images pull: [(image, always)] -> ({image: {digest, pinned, pulled}},
+    {image: reason}, changed). Pulls at once (a few threads). In check mode a
+    missing image is reported as pulled, a present one as it is."""
+    def one(item):
+        image, always = item
+        before = image_info(client, image)
+        if check_mode or (before is not None and not always):
+            return before, before, before is None
+        pull_image(client, image)
+        after = image_info(client, image)
+        if after is None:
+            raise PullError("the pull reported success but the engine does not have the image")
+        return before, after, True
+    images, failed, changed = {}, {}, False
+    for (image, dummy), outcome, error in in_parallel(one, pulls, PULL_THREADS, (docker.errors.APIError, PullError)):
+        if error is not None:
+            failed[image] = "pulling %s failed: %s" % (image, api_error_text(error))
+            continue
+        before, after, pulled = outcome
+        digest = app_host.repo_digest(image, (after or {}).get('RepoDigests'))
+        images[image] = dict(digest=digest, pinned=app_host.pinned_reference(image, digest), pulled=pulled)
+        changed = changed or (before or {}).get('Id') != (after or {}).get('Id') or (check_mode and pulled)
+    return images, failed, changed
+
+
+def remove_images(client, images, check_mode):
+    """app_images remove: ([removed], [in use, kept], {image: reason})."""
+    used_ids = set(c.get('ImageID') for c in client.containers(all=True))
+    ids = dict((image, (image_info(client, image) or {}).get('Id')) for image in images)
+    remove, in_use = app_host.removal_plan(images, ids, used_ids)
+    if check_mode:
+        return remove, in_use, {}
+    removed, failed = [], {}
+    for image, dummy, error in in_parallel(client.remove_image, remove, PULL_THREADS):
+        if error is None:
+            removed.append(image)
+        elif getattr(error, 'status_code', None) == 409:
+            # Used by a container created meanwhile: it stays, as asked.
+            in_use.append(image)
+        elif not isinstance(error, docker.errors.NotFound):
+            failed[image] = "removing %s failed: %s" % (image, api_error_text(error))
+    return removed, sorted(in_use), failed

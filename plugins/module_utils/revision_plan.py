@@ -15,7 +15,8 @@ import json
 import re
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
-from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import container_name  # noqa: F401
+# Re-exported: revision_containers names its containers through this module.
+from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import container_name  # noqa: F401  pylint: disable=unused-import
 
 LABEL_MANAGED = 'selfhost.langgraph.managed'
 LABEL_DEPLOYMENT = 'selfhost.langgraph.deployment'

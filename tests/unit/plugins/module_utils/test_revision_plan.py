@@ -110,3 +110,16 @@ def test_fingerprint_ignores_secret_values_but_not_names():
 def test_bad_environment_is_refused(env):
     with pytest.raises(StoreError):
         rp.validate_env(env, 'env')
+
+
+def test_container_labels_carry_everything_a_later_run_reads():
+    labels = rp.container_labels('bot', 3, 2, 20001, FP, 'reg/bot:3')
+    assert labels == {rp.LABEL_MANAGED: 'true', rp.LABEL_DEPLOYMENT: 'bot', rp.LABEL_REVISION: '3',
+                      rp.LABEL_REPLICA: '2', rp.LABEL_PORT: '20001', rp.LABEL_FINGERPRINT: FP,
+                      rp.LABEL_IMAGE: 'reg/bot:3'}
+    assert rp.LABEL_IMAGE not in rp.container_labels('bot', 3, 2, 20001, FP)
+
+
+def test_migration_containers_are_not_replicas():
+    labels = rp.migration_labels('bot', 3)
+    assert rp.LABEL_MANAGED not in labels and labels[rp.LABEL_MIGRATION] == 'true' and labels[rp.LABEL_REVISION] == '3'
