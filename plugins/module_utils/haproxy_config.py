@@ -16,10 +16,9 @@ __metaclass__ = type
 import ipaddress
 import re
 
-from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import (  # noqa: F401 (names used by other modules)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import (
     backend_name,
     frontend_name,
-    haproxy_config_path as config_path,
     validate_deployment_name,
 )
 

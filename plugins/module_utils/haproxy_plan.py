@@ -42,29 +42,31 @@ class Plan(object):
         return bool(self.steps or self.write or self.reload or self.remove_file)
 
     def describe(self, deployment, path):
-        words = []
         how = 'at run time' if self.live else 'in the file'
-        for step in self.steps:
-            s = step['server']
-            if step['action'] == 'add':
-                words.append('add server %s (%s:%d, %s) %s'
-                             % (s['name'], s['address'], s['port'], s['state'], how))
-            elif step['action'] == 'ready':
-                words.append('set server %s ready %s' % (s['name'], how))
-            elif step['action'] == 'drain':
-                words.append('drain server %s %s' % (s['name'], how))
-            elif step['action'] == 'remove':
-                words.append('drain and remove server %s (%s:%d) %s' % (s['name'], s['address'],
-                                                                        s['port'], how))
+        words = [describe_step(step, how) for step in self.steps]
         if self.remove_file:
             words.append('remove %s' % path)
         elif self.write:
             words.append('write %s' % path)
         if self.reload:
-            words.append('reload HAProxy (%s)' % ('remove the frontend and backend of %s' % deployment
-                                                  if self.remove_file or self.new_text is None
-                                                  else 'load the frontend and backend of %s' % deployment))
+            words.append(describe_reload(deployment, self.remove_file or self.new_text is None))
         return words
+
+
+def describe_step(step, how='at run time'):
+    """A step in words, as check mode prints it."""
+    s = step['server']
+    if step['action'] == 'add':
+        return 'add server %s (%s:%d, %s) %s' % (s['name'], s['address'], s['port'], s['state'], how)
+    if step['action'] == 'ready':
+        return 'set server %s ready %s' % (s['name'], how)
+    if step['action'] == 'drain':
+        return 'drain server %s %s' % (s['name'], how)
+    return 'drain and remove server %s (%s:%d) %s' % (s['name'], s['address'], s['port'], how)
+
+
+def describe_reload(deployment, removing):
+    return 'reload HAProxy (%s the frontend and backend of %s)' % ('remove' if removing else 'load', deployment)
 
 
 def runtime_state(server):

@@ -14,6 +14,19 @@ __metaclass__ = type
 import socket
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import HAProxyError
+from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import (
+    BACKEND_PREFIX,
+    FRONTEND_PREFIX,
+    deployment_name_problem,
+)
+
+
+class RuntimeUnreachable(HAProxyError):
+    """The socket does not answer: a problem of the host, not of one deployment."""
+
+
+class CommandRefused(HAProxyError):
+    """HAProxy answered a command with an error: a problem of the deployment it concerns."""
 
 
 def normalise_status(raw, weight=None):
@@ -75,10 +88,32 @@ ADMIN_CONFIG_MAINT = 0x04
 ADMIN_DRAIN = 0x08 | 0x10
 
 
+def _server(row, extra):
+    """One server of a `show stat` row, with its `show servers state` row (extra, may be empty)."""
+    weight = _int(row.get('weight'))
+    address, _sep, port = (row.get('addr') or '').rpartition(':')
+    if extra.get('srv_addr'):
+        address = extra['srv_addr']
+        port = extra.get('srv_port', port)
+    return dict(
+        name=row.get('svname'),
+        address=address,
+        port=_int(port),
+        status=normalise_status(row.get('status'), weight),
+        raw_status=row.get('status', ''),
+        check_status=row.get('check_status', ''),
+        weight=weight,
+        scur=_int(row.get('scur')),
+        stot=_int(row.get('stot')),
+        qcur=_int(row.get('qcur')),
+        admin_state=_int(extra.get('srv_admin_state')),
+    )
+
+
 def backend_view(stat_rows, state_rows, frontend, backend):
     """What runtime says about one deployment: frontend/backend presence and its servers."""
     view = dict(frontend=False, backend=False, servers={})
-    admin = dict((r.get('srv_name'), r) for r in state_rows)
+    admin = dict((r.get('srv_name'), r) for r in state_rows if r.get('be_name', backend) == backend)
     for row in stat_rows:
         pxname, svname = row.get('pxname'), row.get('svname')
         if pxname == frontend and svname == 'FRONTEND':
@@ -90,26 +125,48 @@ def backend_view(stat_rows, state_rows, frontend, backend):
             continue
         if svname == 'FRONTEND':
             continue
-        weight = _int(row.get('weight'))
-        address, _sep, port = (row.get('addr') or '').rpartition(':')
-        extra = admin.get(svname, {})
-        if extra.get('srv_addr'):
-            address = extra['srv_addr']
-            port = extra.get('srv_port', port)
-        view['servers'][svname] = dict(
-            name=svname,
-            address=address,
-            port=_int(port),
-            status=normalise_status(row.get('status'), weight),
-            raw_status=row.get('status', ''),
-            check_status=row.get('check_status', ''),
-            weight=weight,
-            scur=_int(row.get('scur')),
-            stot=_int(row.get('stot')),
-            qcur=_int(row.get('qcur')),
-            admin_state=_int(extra.get('srv_admin_state')),
-        )
+        view['servers'][svname] = _server(row, admin.get(svname, {}))
     return view
+
+
+def deployment_of_proxy(proxy):
+    """(deployment, 'frontend' or 'backend') of fe_<name> or be_<name> with a valid name, else None."""
+    for prefix, kind in ((FRONTEND_PREFIX, 'frontend'), (BACKEND_PREFIX, 'backend')):
+        if proxy.startswith(prefix):
+            name = proxy[len(prefix):]
+            if deployment_name_problem(name) is None:
+                return name, kind
+    return None
+
+
+def empty_view():
+    return dict(frontend=False, backend=False, servers={}, queue=0)
+
+
+def fleet_view(stat_rows, state_rows=()):
+    """Every deployment of ours at run time in one pass: {deployment: view}.
+
+    A view is backend_view()'s dict plus the backend's queue (qcur of its BACKEND row).
+    Proxies that are not fe_/be_<valid deployment name> are not reported.
+    """
+    admin = dict(((r.get('be_name'), r.get('srv_name')), r) for r in state_rows)
+    views = {}
+    for row in stat_rows:
+        pxname, svname = row.get('pxname') or '', row.get('svname')
+        ours = deployment_of_proxy(pxname)
+        if ours is None:
+            continue
+        deployment, kind = ours
+        view = views.setdefault(deployment, empty_view())
+        if kind == 'frontend':
+            if svname == 'FRONTEND':
+                view['frontend'] = True
+        elif svname == 'BACKEND':
+            view['backend'] = True
+            view['queue'] = _int(row.get('qcur'))
+        elif svname != 'FRONTEND':
+            view['servers'][svname] = _server(row, admin.get((pxname, svname), {}))
+    return views
 
 
 def parse_show_proc(text):
@@ -151,7 +208,7 @@ class RuntimeAPI(object):
                         break
                     chunks.append(chunk)
             except (OSError, socket.timeout) as e:
-                raise HAProxyError(
+                raise RuntimeUnreachable(
                     'cannot talk to the HAProxy runtime API at %s (%s): is HAProxy running (role '
                     'selfhost.langgraph.haproxy) and is this its admin stats socket (haproxy_socket)?'
                     % (self.path, e))
@@ -163,7 +220,7 @@ class RuntimeAPI(object):
         """Run a command that changes something; its answer must be one of ok (stripped)."""
         answer = self.execute(command).strip()
         if answer not in ok:
-            raise HAProxyError('HAProxy refused "%s": %s' % (command, answer))
+            raise CommandRefused('HAProxy refused "%s": %s' % (command, answer))
         self.log.append(command)
         return answer
 
@@ -174,6 +231,21 @@ class RuntimeAPI(object):
             raise HAProxyError('%s does not answer like an HAProxy runtime API socket: %r'
                                % (self.path, answer[:200]))
         return answer
+
+    def show_stat(self):
+        return parse_show_stat(self.execute('show stat'))
+
+    def show_servers_state(self):
+        """Rows of every backend (one command, whatever their number)."""
+        return parse_servers_state(self.execute('show servers state'))
+
+    def fleet(self, addresses=True):
+        """fleet_view() of the runtime now: one `show stat`, plus `show servers state` with addresses.
+
+        Polling loops pass addresses=False: status, checks and sessions are all in `show stat`.
+        """
+        stat = self.show_stat()
+        return fleet_view(stat, self.show_servers_state() if addresses else ())
 
     def view(self, frontend, backend):
         stat = parse_show_stat(self.execute('show stat'))
@@ -211,7 +283,7 @@ class RuntimeAPI(object):
             return True
         if 'still has connections' in answer or 'queue' in answer:
             return False
-        raise HAProxyError('HAProxy refused "%s": %s' % (command, answer))
+        raise CommandRefused('HAProxy refused "%s": %s' % (command, answer))
 
 
 class MasterCLI(RuntimeAPI):
@@ -220,14 +292,18 @@ class MasterCLI(RuntimeAPI):
     def old_workers(self):
         return parse_show_proc(self.execute('show proc'))
 
-    def old_sessions(self, backend, names):
-        """Current sessions per server name, summed over the old workers (0 where they are gone)."""
-        total = dict((name, 0) for name in names)
+    def old_sessions(self, servers):
+        """Current sessions of servers ((backend, name) pairs), summed over the old workers (0 where they
+        are gone): one `show proc` and one `show stat` per old worker, whatever the number of servers."""
+        total = dict((server, 0) for server in servers)
+        if not total:
+            return total
         for pid in self.old_workers():
             answer = self.execute('@!%d show stat' % pid)
             if not answer.startswith('# '):
                 continue  # the worker exited meanwhile
             for row in parse_show_stat(answer):
-                if row.get('pxname') == backend and row.get('svname') in total:
-                    total[row['svname']] += _int(row.get('scur')) + _int(row.get('qcur'))
+                key = (row.get('pxname'), row.get('svname'))
+                if key in total:
+                    total[key] += _int(row.get('scur')) + _int(row.get('qcur'))
         return total

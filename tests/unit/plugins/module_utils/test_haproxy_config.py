@@ -10,8 +10,8 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import S
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import (
     HAProxyError,
     bound_ports,
-    config_path,
     parse_servers,
+    parse_settings,
     render,
     server_line,
     static_part,
@@ -22,10 +22,6 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config 
 
 def srv(name='s1', address='10.0.0.1', port=8000, state='ready'):
     return dict(name=name, address=address, port=port, state=state)
-
-
-def test_names_and_path():
-    assert config_path('/etc/haproxy/conf.d', 'support-bot') == '/etc/haproxy/conf.d/langgraph-support-bot.cfg'
 
 
 @pytest.mark.parametrize('server, line', [
@@ -103,3 +99,15 @@ def test_validate_inputs_rejects(args, error, message):
 
 def test_validate_inputs_absent_needs_no_port():
     assert validate_inputs('app', None, '*', '/ok', None, 'absent') == []
+
+
+@pytest.mark.parametrize('text, settings', [
+    (render('app', 8101, '*', '/ok?check_db=1', []),
+     dict(bind_address='*', bind_port=8101, health_path='/ok?check_db=1')),
+    (render('app', 8102, '10.0.0.5', '/ok', []), dict(bind_address='10.0.0.5', bind_port=8102, health_path='/ok')),
+    ('frontend x\n    bind :9000\n', dict(bind_address='*', bind_port=9000, health_path=None)),
+    (None, dict(bind_address=None, bind_port=None, health_path=None)),
+    ('# nothing here\n', dict(bind_address=None, bind_port=None, health_path=None)),
+])
+def test_parse_settings(text, settings):
+    assert parse_settings(text) == settings

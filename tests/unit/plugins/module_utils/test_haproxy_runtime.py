@@ -15,7 +15,11 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import (
     MasterCLI,
     RuntimeAPI,
+    CommandRefused,
+    RuntimeUnreachable,
     backend_view,
+    deployment_of_proxy,
+    fleet_view,
     normalise_status,
     parse_servers_state,
     parse_show_proc,
@@ -81,6 +85,63 @@ def test_backend_view_of_missing_deployment():
     assert view == dict(frontend=False, backend=False, servers={})
 
 
+# Two deployments, the statistics frontend and proxies that are not ours.
+FLEET_STAT = """# pxname,svname,qcur,scur,stot,status,weight,check_status,addr,
+stats,FRONTEND,,0,0,OPEN,,,,
+fe_support-bot,FRONTEND,,3,40,OPEN,,,,
+be_support-bot,app1-r3-1,0,2,30,UP,1,L7OK,10.0.0.1:20001,
+be_support-bot,app2-r3-1,0,1,10,UP,0,L7OK,10.0.0.2:20001,
+be_support-bot,BACKEND,4,3,40,UP,1,,,
+be_faq-bot,app1-r1-1,0,0,0,MAINT,1,,10.0.0.1:20002,
+be_faq-bot,BACKEND,0,0,0,DOWN,0,,,
+fe_only-front,FRONTEND,,0,0,OPEN,,,,
+be_Not_Ours,x,0,5,5,UP,1,L7OK,10.0.0.9:1,
+be_Not_Ours,BACKEND,0,5,5,UP,1,,,
+be_postgres,BACKEND,0,0,0,UP,1,,,
+"""
+
+FLEET_STATE = (
+    "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord\n"
+    "4 be_support-bot 1 app1-r3-1 10.0.0.11 2 0 1 1 2 15 3 2 6 0 0 0 - 21001 -\n"
+    "5 be_faq-bot 1 app1-r1-1 10.0.0.1 0 1 1 1 2 15 3 2 6 0 0 0 - 20002 -\n")
+
+
+def test_fleet_view_reports_every_deployment_in_one_pass():
+    views = fleet_view(parse_show_stat(FLEET_STAT), parse_servers_state(FLEET_STATE))
+    assert sorted(views) == ['faq-bot', 'only-front', 'support-bot']
+    bot = views['support-bot']
+    assert (bot['frontend'], bot['backend'], bot['queue']) == (True, True, 4)
+    first = bot['servers']['app1-r3-1']
+    assert (first['address'], first['port'], first['scur'], first['status']) == ('10.0.0.11', 21001, 2, 'UP')
+    second = bot['servers']['app2-r3-1']
+    assert (second['address'], second['port'], second['status']) == ('10.0.0.2', 20001, 'DRAIN')
+    faq = views['faq-bot']
+    assert (faq['frontend'], faq['backend'], faq['servers']['app1-r1-1']['status']) == (False, True, 'MAINT')
+    assert faq['servers']['app1-r1-1']['admin_state'] == 1
+    assert views['only-front'] == dict(frontend=True, backend=False, servers={}, queue=0)
+
+
+def test_fleet_view_without_servers_state_takes_addresses_from_show_stat():
+    views = fleet_view(parse_show_stat(FLEET_STAT))
+    assert views['support-bot']['servers']['app1-r3-1']['address'] == '10.0.0.1'
+
+
+@pytest.mark.parametrize('proxy, ours', [
+    ('be_support-bot', ('support-bot', 'backend')),
+    ('fe_support-bot', ('support-bot', 'frontend')),
+    ('be_ab', None),                 # too short for a deployment name
+    ('be_Support', None),
+    ('be_postgres', None),           # reserved
+    ('stats', None),
+    ('support-bot', None),
+    ('be_', None),
+])
+def test_deployment_of_proxy(proxy, ours):
+    assert deployment_of_proxy(proxy) == ours
+
+
 class FakeHAProxy(object):
     """A Unix socket answering one command per connection, like HAProxy's stats socket."""
 
@@ -129,9 +190,10 @@ def test_runtime_api_over_a_socket():
         assert 'Pid: 42' in api.ping()
         view = api.view('fe_app', 'be_app')
         assert view['servers']['a']['scur'] == 1
+        assert api.fleet()['app']['servers']['b']['admin_state'] == 8
         api.add_server('be_app', 'n', '10.0.0.7', 8000, ['check'])
         assert api.del_server('be_app', 'n') is False
-        with pytest.raises(HAProxyError, match='HAProxy refused "set server be_app/x state drain": No such server'):
+        with pytest.raises(CommandRefused, match='HAProxy refused "set server be_app/x state drain": No such server'):
             api.set_state('be_app', 'x', 'drain')
         assert 'add server be_app/n 10.0.0.7:8000 check' in fake.received
         assert api.log == ['add server be_app/n 10.0.0.7:8000 check']
@@ -141,7 +203,7 @@ def test_runtime_api_over_a_socket():
 
 def test_unreachable_socket_is_a_clear_error(tmp_path):
     api = RuntimeAPI(str(tmp_path / 'nothing.sock'), timeout=1)
-    with pytest.raises(HAProxyError, match='cannot talk to the HAProxy runtime API at .*nothing.sock'):
+    with pytest.raises(RuntimeUnreachable, match='cannot talk to the HAProxy runtime API at .*nothing.sock'):
         api.ping()
 
 
@@ -179,4 +241,13 @@ def test_master_cli_sums_old_workers_sessions():
             if command == '@!2590 show stat':
                 return SHOW_STAT
             return "Can't find the target PID matching the prefix '@!2541'\n"
-    assert Fake('/nowhere').old_sessions('be_app', ['a', 'b', 'z']) == dict(a=1, b=1, z=0)
+    servers = [('be_app', 'a'), ('be_app', 'b'), ('be_app', 'z'), ('be_other', 'x')]
+    assert Fake('/nowhere').old_sessions(servers) == {('be_app', 'a'): 1, ('be_app', 'b'): 1, ('be_app', 'z'): 0,
+                                                      ('be_other', 'x'): 0}
+
+
+def test_master_cli_with_no_servers_asks_nothing():
+    class Fake(MasterCLI):
+        def execute(self, command):
+            raise AssertionError(command)
+    assert Fake('/nowhere').old_sessions([]) == {}
