@@ -1,11 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: selfhost.langgraph contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Carries out a haproxy_plan.Plan on the load balancer host.
+"""Carries out haproxy_backends_plan plans on the load balancer host, for many backends at once.
 
-Runtime steps go through the runtime API; the file is validated with `haproxy -c`
-before it replaces the old one, and rewritten from the runtime state if a step fails
-half-way, so that the file always matches what is registered.
+The phases (see haproxy_backends_plan) are shared by every deployment: one `haproxy -c` and
+one reload for all new or changed files, one wait for every new server, one wait for the
+sessions of every removed server, one rewrite of the files. A problem of one deployment (a
+command HAProxy refuses, servers that do not come up, a file `haproxy -c` rejects) is
+recorded in `failed` and the others go on; only a socket that does not answer or a reload
+that does not happen stops the call (HAProxyError). Files always end up matching the
+servers registered at run time.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,19 +19,27 @@ import glob
 import os
 import time
 
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_backends_plan import (
+    awaited,
+    plan_backend,
+    split_steps,
+)
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import (
     HAProxyError,
     backend_name,
-    bound_ports,
-    frontend_name,
     render,
     server_keywords,
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_plan import runtime_state
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import (
+    CommandRefused,
+    empty_view,
+)
 
 POLL = 0.5
 # `del server` fails while idle keep-alive connections remain (pool-purge-delay, 5 s by default).
 DELETE_TIMEOUT = 20
+RELOAD_TIMEOUT = 30
 REPORT_KEYS = ('name', 'address', 'port', 'status', 'check_status', 'scur', 'stot', 'weight')
 
 
@@ -41,233 +53,415 @@ def read_file(path):
         return None
 
 
-def other_config_files(config_dir, path):
-    return sorted(f for f in glob.glob(os.path.join(config_dir, '*.cfg'))
-                  if os.path.abspath(f) != os.path.abspath(path))
-
-
-def check_port_free(bind_port, deployment, files):
-    """Fail when another frontend of the configuration already binds bind_port."""
-    for name in files:
-        if bind_port in bound_ports(read_file(name)):
-            raise HAProxyError('bind_port %d of %s is already bound in %s: choose a free port for the '
-                               'deployment' % (bind_port, deployment, name))
-
-
 def healthy(server):
     """UP, and a health check has passed (servers start UP before their first check)."""
     return bool(server) and server['status'] == 'UP' and server['check_status'] in ('L7OK', 'L6OK', 'L4OK')
 
 
 def report(view):
-    """The servers of a backend_view as the module returns them, sorted by name."""
+    """The servers of a view as haproxy_backend returns them, sorted by name."""
     return [dict((k, s[k]) for k in REPORT_KEYS) for _name, s in sorted(view['servers'].items())]
 
 
-class Executor(object):
+def unhealthy_reason(deployment, names, servers, timeout, health_path):
+    return 'servers of %s not healthy after %d s: %s; check that they answer GET %s with 200' % (
+        backend_name(deployment), timeout,
+        ', '.join('%s (%s, check %s)' % (n, (servers.get(n) or {}).get('status', 'missing'),
+                                         (servers.get(n) or {}).get('check_status') or '-') for n in names),
+        health_path)
 
-    def __init__(self, api, deployment, path, main_config, config_dir, service, run_command,
-                 render_args, sleep=time.sleep, clock=time.monotonic, master=None):
-        self.api = api
-        self.master = master  # MasterCLI or None: sessions still served by old workers after a reload
-        self.deployment = deployment
-        self.frontend = frontend_name(deployment)
-        self.backend = backend_name(deployment)
-        self.path = path
-        self.main_config = main_config
+
+def runtime_servers(view):
+    """A live backend's servers in the file's terms."""
+    return [dict(name=s['name'], address=s['address'], port=s['port'], state=runtime_state(s))
+            for _name, s in sorted(view['servers'].items())]
+
+
+class ConfigFiles(object):
+    """The main configuration and the per-deployment files of the configuration directory."""
+
+    def __init__(self, config_dir, main_config, run_command):
         self.config_dir = config_dir
-        self.service = service
+        self.main_config = main_config
         self.run_command = run_command  # like AnsibleModule.run_command: args -> (rc, out, err)
-        self.render_args = render_args  # bind_port, bind_address, health_path
+
+    def loaded(self):
+        """Files HAProxy loads from the directory (`-f <dir>`: every *.cfg, in name order)."""
+        return sorted(glob.glob(os.path.join(self.config_dir, '*.cfg')))
+
+    def texts(self):
+        """{path: text} of the main configuration and of every loaded file (port checks read them)."""
+        texts = dict((path, read_file(path)) for path in self.loaded())
+        texts[self.main_config] = read_file(self.main_config)
+        return texts
+
+    def check(self, files):
+        """None if the main configuration plus files pass `haproxy -c`, else HAProxy's complaint."""
+        args = ['haproxy', '-c', '-q', '-f', self.main_config]
+        for name in files:
+            args += ['-f', name]
+        rc, out, err = self.run_command(args)
+        return None if rc == 0 else ((err or out).strip() or 'exit code %d' % rc)
+
+    def _rejected(self, base, tmp, paths):
+        """{path: complaint} of the new files `haproxy -c` rejects: all together first, then one by one."""
+        complaint = self.check(base + [tmp[p] for p in paths])
+        if complaint is None:
+            return {}
+        if len(paths) == 1:
+            return {paths[0]: complaint}
+        rejected = {}
+        for path in paths:
+            alone = self.check(base + [tmp[path]])
+            if alone is not None:
+                rejected[path] = alone
+        if not rejected:  # each passes alone, not together
+            return dict((path, complaint) for path in paths)
+        rest = [p for p in paths if p not in rejected]
+        if rest:
+            rejected.update(self._rejected(base, tmp, rest))
+        return rejected
+
+    def write(self, changes):
+        """changes: {path: new text, or None to remove}. The new texts are validated together with the
+        rest of the configuration; returns {path: complaint} of those not written (the others are)."""
+        tmp = {}
+        try:
+            for path, text in changes.items():
+                if text is None:
+                    continue
+                tmp[path] = os.path.join(os.path.dirname(path), '.%s.tmp' % os.path.basename(path))
+                with open(tmp[path], 'w') as f:
+                    f.write(text)
+                os.chmod(tmp[path], 0o644)
+            base = [f for f in self.loaded() if f not in changes]
+            rejected = self._rejected(base, tmp, sorted(tmp)) if tmp else {}
+            for path, text in sorted(changes.items()):
+                if path in rejected:
+                    continue
+                if text is None:
+                    if os.path.exists(path):
+                        os.unlink(path)
+                else:
+                    os.rename(tmp[path], path)
+            return rejected
+        finally:
+            for name in tmp.values():
+                if os.path.exists(name):
+                    os.unlink(name)
+
+
+class Executor(object):
+    """Runs the plans of one call: see the module docstring. One instance per call."""
+
+    def __init__(self, api, files, service, run_command, master=None, sleep=time.sleep, clock=time.monotonic,
+                 reload_timeout=RELOAD_TIMEOUT):
+        self.api = api
+        self.files = files          # ConfigFiles
+        self.service = service
+        self.run_command = run_command
+        self.master = master        # MasterCLI or None: sessions still served by old workers after a reload
         self.sleep = sleep
         self.clock = clock
+        self.reload_timeout = reload_timeout
         self.reloaded = False
-        self.drain_timed_out = []
+        self.files_changed = False
+        self.failed = {}            # deployment: reason
+        self.drain_timed_out = {}   # deployment: [server names]
+        self.unwritten = set()      # deployments whose new file `haproxy -c` rejected: left alone
 
-    # --- the file -----------------------------------------------------------------------
-    def write_file(self, text):
-        """Validate the whole configuration with text as our file, then put it in place."""
-        tmp = os.path.join(os.path.dirname(self.path), '.%s.tmp' % os.path.basename(self.path))
-        with open(tmp, 'w') as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        try:
-            args = ['haproxy', '-c', '-q', '-f', self.main_config]
-            for name in other_config_files(self.config_dir, self.path):
-                args += ['-f', name]
-            args += ['-f', tmp]
-            rc, out, err = self.run_command(args)
-            if rc != 0:
-                raise HAProxyError('the configuration of %s does not pass "haproxy -c" and was not written: %s'
-                                   % (self.deployment, (err or out).strip()))
-            os.rename(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    @property
+    def changed(self):
+        return bool(self.reloaded or self.files_changed or self.api.log)
 
-    def remove_file(self):
-        if os.path.exists(self.path):
-            os.unlink(self.path)
+    def fail(self, deployment, reason):
+        self.failed[deployment] = '%s; %s' % (self.failed[deployment], reason) if deployment in self.failed \
+            else reason
 
-    def resync_file(self):
-        """After a failed runtime step: make the file match what is registered now."""
-        view = self.api.view(self.frontend, self.backend)
-        if not view['backend']:
-            return
-        servers = [dict(name=s['name'], address=s['address'], port=s['port'], state=runtime_state(s))
-                   for _n, s in sorted(view['servers'].items())]
-        text = render(self.deployment, servers=servers, **self.render_args)
-        if text != read_file(self.path):
-            self.write_file(text)
+    # --- everything ---------------------------------------------------------------------
+    def apply(self, plans, views, wait_healthy=False, health_timeout=60, drain_timeout=300, wait_for=None,
+              rollback=True):
+        """Carry out plans ({deployment: BackendPlan}) made from views (the fleet view observed before).
 
-    # --- reload -------------------------------------------------------------------------
+        wait_for: {deployment: server names} to wait for with wait_healthy instead of the added and
+        readied ones. rollback: remove the servers this call added to a deployment whose servers do not
+        come up (else they stay, and the deployment is only reported). Returns the fleet view after.
+        """
+        active = {}
+        for deployment, p in plans.items():
+            if p.problem:
+                self.fail(deployment, p.problem)
+            else:
+                active[deployment] = p
+        steps = dict((d, p.steps) for d, p in active.items() if not p.absent)
+        reloading = [p for _d, p in sorted(active.items()) if p.reload]
+        if reloading:
+            others = [p for _d, p in sorted(active.items()) if not p.reload and not p.absent]
+            views = self.load(reloading, others, views)
+            # The new worker is the truth now (a drained server has weight 0 there, say): plan again.
+            for deployment, p in active.items():
+                if not p.absent and deployment not in self.failed:
+                    steps[deployment] = self.replan(p, views)
+
+        parts = dict((d, split_steps(s)) for d, s in steps.items() if d not in self.failed)
+        self.release(dict((d, part[0]) for d, part in parts.items() if part[0]), drain_timeout)
+        added = self.add_capacity(dict((d, part[1]) for d, part in parts.items() if d not in self.failed))
+        undo = {}
+        if wait_healthy:
+            names = dict((d, (wait_for or {}).get(d, awaited(part[1]))) for d, part in parts.items()
+                         if d not in self.failed)
+            paths = dict((d, active[d].entry['health_path']) for d in names)
+            for d, reason in sorted(self.wait_healthy(names, health_timeout, paths).items()):
+                if rollback and added.get(d):
+                    reason += '; removed the servers this call added: %s' % ', '.join(
+                        s['name'] for s in added[d])
+                    undo[d] = [dict(action='remove', server=dict(s, runtime=None)) for s in added[d]]
+                self.fail(d, reason)
+        work = dict((d, part[2]) for d, part in parts.items() if d not in self.failed and part[2])
+        work.update(undo)
+        self.release(work, drain_timeout)
+        return self.sync_files(active)
+
+    def replan(self, p, views):
+        """The runtime steps of a present backend after the reload, from what the new worker shows."""
+        again = plan_backend(p.entry, views.get(p.deployment, empty_view()), read_file(p.path), p.path)
+        if again.reload:
+            self.fail(p.deployment, 'HAProxy does not serve the frontend and backend of %s as %s says after the '
+                      'reload' % (p.deployment, p.path))
+            return []
+        return again.steps
+
+    # --- phase 1: files and the one reload ------------------------------------------------
+    def load(self, plans, others, views):
+        """Write (or remove) the files of plans that need a reload, all checked together; reload once.
+
+        others: the other listed live backends; their files are made to match the runtime first, so that
+        the reload keeps their servers as they are.
+        """
+        changes = {}
+        for p in plans:
+            if p.absent:
+                if p.old_text is not None:
+                    changes[p.path] = None
+            elif p.reload_text != p.old_text:
+                changes[p.path] = p.reload_text
+        for p in others:
+            view = views.get(p.deployment, empty_view())
+            text = render(p.deployment, servers=runtime_servers(view), **p.render_args)
+            if view['backend'] and text != p.old_text:
+                changes[p.path] = text
+        rejected = self.files.write(changes)
+        self.files_changed = self.files_changed or len(rejected) < len(changes)
+        for p in plans + others:
+            if p.path in rejected:
+                self.unwritten.add(p.deployment)
+                self.fail(p.deployment, 'the configuration of %s does not pass "haproxy -c" and was not written: %s'
+                          % (p.deployment, rejected[p.path]))
+        expect = dict((p.deployment, None if p.absent else set(s['name'] for s in p.carried))
+                      for p in plans if p.path not in rejected)
+        if not expect:
+            return views
+        return self.reload(expect)
+
     def _pid(self):
         for line in self.api.ping().splitlines():
             if line.startswith('Pid:'):
                 return line.split(':', 1)[1].strip()
         return None
 
-    def reload(self, expect_present, server_names, timeout):
+    @staticmethod
+    def _loaded(view, names):
+        if names is None:
+            return not view['frontend'] and not view['backend']
+        return view['frontend'] and view['backend'] and set(view['servers']) == names
+
+    def reload(self, expect):
+        """Reload HAProxy and wait until its new worker serves expect ({deployment: server names, or
+        None for gone}); returns its fleet view."""
         before = self._pid()
         rc, out, err = self.run_command(['systemctl', 'reload', self.service])
         if rc != 0:
             raise HAProxyError('"systemctl reload %s" failed: %s' % (self.service, (err or out).strip()))
         self.reloaded = True
-        deadline = self.clock() + timeout
-        last = 'no answer'
+        deadline = self.clock() + self.reload_timeout
         while True:
             try:
                 if self._pid() != before:
-                    view = self.api.view(self.frontend, self.backend)
-                    if expect_present:
-                        if view['frontend'] and view['backend'] and set(view['servers']) == set(server_names):
-                            return view
-                        last = 'frontend %s, backend %s, servers %s' % (
-                            view['frontend'], view['backend'], sorted(view['servers']))
-                    elif not view['frontend'] and not view['backend']:
-                        return view
-                    else:
-                        last = 'the frontend or backend is still there'
+                    views = self.api.fleet()
+                    waiting = sorted(d for d, names in expect.items()
+                                     if not self._loaded(views.get(d, empty_view()), names))
+                    if not waiting:
+                        return views
+                    last = 'still waiting for %s' % ', '.join(waiting[:5])
                 else:
                     last = 'the old worker (pid %s) still answers' % before
             except HAProxyError as e:
                 last = str(e)
             if self.clock() >= deadline:
-                raise HAProxyError('HAProxy did not load the new configuration of %s within %d s (%s); '
-                                   'see "journalctl -u %s"' % (self.deployment, timeout, last, self.service))
+                raise HAProxyError('HAProxy did not load the new configuration within %d s (%s); see '
+                                   '"journalctl -u %s"' % (self.reload_timeout, last, self.service))
             self.sleep(POLL)
 
-    # --- runtime steps ------------------------------------------------------------------
-    def add(self, server):
-        self.api.add_server(self.backend, server['name'], server['address'], server['port'],
+    # --- phase 2: capacity ------------------------------------------------------------------
+    def add_capacity(self, work):
+        """Adds and readies of every deployment; returns {deployment: [servers added]}."""
+        added = {}
+        for deployment, steps in sorted(work.items()):
+            added[deployment] = []
+            backend = backend_name(deployment)
+            try:
+                for step in steps:
+                    server = step['server']
+                    if step['action'] == 'add':
+                        self.add(backend, server)
+                        added[deployment].append(server)
+                    else:
+                        self.ready(backend, server)
+            except CommandRefused as e:
+                self.fail(deployment, str(e))
+        return added
+
+    def add(self, backend, server):
+        self.api.add_server(backend, server['name'], server['address'], server['port'],
                             server_keywords(server['state']))
         # Servers added at run time start in maintenance with their checks off.
-        self.api.enable_health(self.backend, server['name'])
-        self.api.enable_server(self.backend, server['name'])
+        self.api.enable_health(backend, server['name'])
+        self.api.enable_server(backend, server['name'])
 
-    def ready(self, server):
+    def ready(self, backend, server):
         runtime = server.get('runtime') or {}
         if runtime.get('weight') == 0:
-            self.api.set_weight(self.backend, server['name'], 1)
-        self.api.set_state(self.backend, server['name'], 'ready')
-        self.api.enable_health(self.backend, server['name'])
+            self.api.set_weight(backend, server['name'], 1)
+        self.api.set_state(backend, server['name'], 'ready')
+        self.api.enable_health(backend, server['name'])
 
-    def drain(self, server):
-        self.api.set_state(self.backend, server['name'], 'drain')
-
-    def remove(self, servers, drain_timeout):
-        """Drain servers together, wait (bounded) until their sessions end, then delete them."""
-        names = [s['name'] for s in servers]
-        for server in servers:
-            runtime = server.get('runtime') or {}
-            if runtime.get('status') != 'MAINT':
-                self.api.set_state(self.backend, server['name'], 'drain')
-        deadline = self.clock() + drain_timeout
-        busy = list(names)
-        while True:
-            view = self.api.view(self.frontend, self.backend)
-            busy = [n for n in names if n in view['servers']
-                    and (view['servers'][n]['scur'] or view['servers'][n]['qcur'])]
-            old = self.old_sessions(names)
-            if not busy and not any(old.values()) or self.clock() >= deadline:
-                break
-            self.sleep(POLL)
-        for name in names:
-            self.api.set_state(self.backend, name, 'maint')
-        for name in names:
-            if name in busy:
-                # drain_timeout passed: cut what is left.
-                self.api.shutdown_sessions(self.backend, name)
-            if name in busy or old.get(name):
-                self.drain_timed_out.append(name)
-        deadline = self.clock() + DELETE_TIMEOUT
-        pending = list(names)
+    # --- phase 3: health ----------------------------------------------------------------------
+    def wait_healthy(self, names, timeout, health_paths):
+        """One wait for every server of names ({deployment: [server]}); returns {deployment: reason} of
+        those whose servers were not all UP with a passed check within timeout."""
+        pending = dict((d, list(n)) for d, n in names.items() if n)
+        deadline = self.clock() + timeout
+        views = {}
         while pending:
-            pending = [n for n in pending if not self.api.del_server(self.backend, n)]
-            if not pending:
+            views = self.api.fleet(addresses=False)
+            for deployment in list(pending):
+                servers = views.get(deployment, empty_view())['servers']
+                bad = [n for n in pending[deployment] if not healthy(servers.get(n))]
+                if bad:
+                    pending[deployment] = bad
+                else:
+                    del pending[deployment]
+            if not pending or self.clock() >= deadline:
                 break
-            if self.clock() >= deadline:
-                raise HAProxyError('HAProxy kept connections to %s of %s for more than %d s after they '
-                                   'went into maintenance; they are in maintenance but not removed'
-                                   % (', '.join(pending), self.backend, DELETE_TIMEOUT))
+            self.sleep(POLL)
+        return dict((d, unhealthy_reason(d, bad, views.get(d, empty_view())['servers'], timeout, health_paths[d]))
+                    for d, bad in pending.items())
+
+    # --- phase 4: drains and removals -----------------------------------------------------------
+    def release(self, work, drain_timeout):
+        """Drains and removals of every deployment ({deployment: steps}): drained together, one wait
+        (at most drain_timeout) for the sessions of the removed servers, then maintenance and delete."""
+        removals = []
+        for deployment, steps in sorted(work.items()):
+            backend = backend_name(deployment)
+            mine = []
+            try:
+                for step in steps:
+                    server = step['server']
+                    if step['action'] == 'remove':
+                        mine.append((deployment, server['name']))
+                        if (server.get('runtime') or {}).get('status') == 'MAINT':
+                            continue
+                    self.api.set_state(backend, server['name'], 'drain')
+            except CommandRefused as e:
+                self.fail(deployment, str(e))
+                continue
+            removals.extend(mine)
+        if not removals:
+            return
+        busy, old = self.wait_sessions(removals, drain_timeout)
+        deleting = []
+        for deployment, name in removals:
+            backend = backend_name(deployment)
+            try:
+                self.api.set_state(backend, name, 'maint')
+                if (deployment, name) in busy:
+                    # drain_timeout passed: cut what is left.
+                    self.api.shutdown_sessions(backend, name)
+            except CommandRefused as e:
+                self.fail(deployment, str(e))
+                continue
+            if (deployment, name) in busy or (deployment, name) in old:
+                self.drain_timed_out.setdefault(deployment, []).append(name)
+            deleting.append((deployment, name))
+        self.delete(deleting)
+
+    def wait_sessions(self, removals, timeout):
+        """Wait until no server of removals ((deployment, name) pairs) has a session in the current or an
+        old worker, at most timeout seconds; returns the pairs still busy in each (sets)."""
+        deadline = self.clock() + timeout
+        while True:
+            views = self.api.fleet(addresses=False)
+            busy = set()
+            for deployment, name in removals:
+                server = views.get(deployment, empty_view())['servers'].get(name)
+                if server and (server['scur'] or server['qcur']):
+                    busy.add((deployment, name))
+            old_counts = self.old_sessions([(backend_name(d), n) for d, n in removals])
+            old = set((d, n) for d, n in removals if old_counts.get((backend_name(d), n)))
+            if not busy and not old or self.clock() >= deadline:
+                return busy, old
             self.sleep(POLL)
 
-    def old_sessions(self, names):
-        """Sessions of names in workers that a reload replaced (they finish their requests)."""
+    def old_sessions(self, servers):
+        """Sessions of servers ((backend, name) pairs) in workers that a reload replaced."""
         if self.master is None:
             return {}
         try:
-            return self.master.old_sessions(self.backend, names)
+            return self.master.old_sessions(servers)
         except HAProxyError:
             return {}
 
-    def run_steps(self, steps, drain_timeout):
-        i = 0
-        while i < len(steps):
-            step = steps[i]
-            if step['action'] == 'remove':
-                # Consecutive removals drain in parallel.
-                group = []
-                while i < len(steps) and steps[i]['action'] == 'remove':
-                    group.append(steps[i]['server'])
-                    i += 1
-                self.remove(group, drain_timeout)
-                continue
-            getattr(self, step['action'])(step['server'])
-            i += 1
-
-    # --- everything ---------------------------------------------------------------------
-    def apply(self, plan, drain_timeout, reload_timeout=30):
-        if plan.live and plan.steps:
-            try:
-                self.run_steps(plan.steps, drain_timeout)
-            except HAProxyError:
-                self.resync_file()
-                raise
-        if plan.remove_file:
-            self.remove_file()
-        elif plan.write:
-            self.write_file(plan.new_text)
-        if plan.reload:
-            return self.reload(plan.new_text is not None,
-                               [s['name'] for s in plan.servers_after], reload_timeout)
-        return self.api.view(self.frontend, self.backend)
-
-    def wait_healthy(self, names, timeout):
-        """Wait until every server in names is UP with a passed check; returns the last view."""
-        deadline = self.clock() + timeout
-        while True:
-            view = self.api.view(self.frontend, self.backend)
-            bad = [n for n in names if not healthy(view['servers'].get(n))]
-            if not bad:
-                return view
+    def delete(self, pairs):
+        deadline = self.clock() + DELETE_TIMEOUT
+        pending = list(pairs)
+        while pending:
+            still = []
+            for deployment, name in pending:
+                try:
+                    if not self.api.del_server(backend_name(deployment), name):
+                        still.append((deployment, name))
+                except CommandRefused as e:
+                    self.fail(deployment, str(e))
+            pending = still
+            if not pending:
+                break
             if self.clock() >= deadline:
-                raise HAProxyError('servers of %s not healthy after %d s: %s; check that they answer '
-                                   'GET %s with 200' % (
-                                       self.backend, timeout,
-                                       ', '.join('%s (%s, check %s)' % (
-                                           n, view['servers'].get(n, {}).get('status', 'missing'),
-                                           view['servers'].get(n, {}).get('check_status') or '-')
-                                           for n in bad),
-                                       self.render_args.get('health_path')))
+                for deployment in sorted(set(d for d, _n in pending)):
+                    self.fail(deployment, 'HAProxy kept connections to %s of %s for more than %d s after they went '
+                              'into maintenance; they are in maintenance but not removed'
+                              % (', '.join(n for d, n in pending if d == deployment), backend_name(deployment),
+                                 DELETE_TIMEOUT))
+                break
             self.sleep(POLL)
+
+    # --- phase 5: files follow the runtime ------------------------------------------------------
+    def sync_files(self, plans):
+        """Rewrite every file whose servers differ from those at run time; returns the fleet view."""
+        views = self.api.fleet()
+        changes = {}
+        owner = {}
+        for deployment, p in plans.items():
+            view = views.get(deployment, empty_view())
+            if p.absent or deployment in self.unwritten or not view['backend']:
+                continue
+            text = render(deployment, servers=runtime_servers(view), **p.render_args)
+            if text != read_file(p.path):
+                changes[p.path] = text
+                owner[p.path] = deployment
+        rejected = self.files.write(changes)
+        self.files_changed = self.files_changed or len(rejected) < len(changes)
+        for path, complaint in sorted(rejected.items()):
+            self.fail(owner[path], 'the configuration of %s does not pass "haproxy -c" and was not written: %s'
+                      % (owner[path], complaint))
+        return views

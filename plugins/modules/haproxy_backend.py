@@ -22,7 +22,11 @@ description:
     and deletes it. Streams and long requests in flight therefore finish.
   - A new deployment, a changed O(bind_port), O(bind_address) or O(health_path), and O(state=absent) are
     applied by writing the file, checking the whole configuration with C(haproxy -c) and reloading
-    HAProxy (seamless in master-worker mode); the module then waits until the new worker serves it.
+    HAProxy (seamless in master-worker mode); the module then waits until the new worker serves it. A
+    running backend keeps its servers through that reload; the server changes follow at run time.
+  - Servers to add or put back into rotation go first, then (with O(wait_healthy), once they are up)
+    drains and removals, so that the backend never runs short of servers.
+  - The same executor as M(selfhost.langgraph.haproxy_backends), which handles many deployments in one call.
   - Servers are checked with C(GET <health_path>) every second (down after 2 failures, up after 1
     success). A drained server keeps its checks and gets weight 0 in the file.
   - Servers not listed in O(servers) are kept as they are unless O(purge=true). Without O(servers) the
@@ -103,7 +107,11 @@ options:
     type: int
     default: 300
   wait_healthy:
-    description: Wait until every O(servers) entry with C(state=ready) is UP; fail after O(health_timeout).
+    description:
+      - Wait until every O(servers) entry with C(state=ready) is UP with a passed health check, before any
+        server is drained or removed.
+      - After O(health_timeout) the task fails, the servers stay registered (those not up take no requests)
+        and nothing is drained or removed.
     type: bool
     default: false
   health_timeout:
@@ -135,6 +143,7 @@ options:
     default: /run/haproxy-master.sock
 notes:
   - Runs on the load balancer host as root (C(become=true)).
+  - To change many deployments at once (one reload, one wait), use M(selfhost.langgraph.haproxy_backends).
   - When HAProxy is reloaded while a server drains (another deployment was added, say), the requests it
     still serves finish in the old worker; the module waits for those too through O(master_socket).
 '''
@@ -264,70 +273,70 @@ drain_timed_out:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
-from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_apply import (
-    Executor,
-    check_port_free,
-    other_config_files,
-    read_file,
-    report,
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_apply import ConfigFiles, Executor, report
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_backends_plan import (
+    plan_backends,
+    validate_entry,
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import (
     HAProxyError,
     backend_name,
-    config_path,
     frontend_name,
-    validate_inputs,
 )
-from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_plan import plan as make_plan
-from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import MasterCLI, RuntimeAPI
+from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import haproxy_config_path
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import (
+    MasterCLI,
+    RuntimeAPI,
+    empty_view,
+)
 
 
 def run(module):
+    """One deployment through the executor of haproxy_backends; its failure is the task's."""
     p = module.params
     deployment = p['deployment']
-    servers = validate_inputs(deployment, p['bind_port'], p['bind_address'], p['health_path'],
-                              p['servers'], p['state'])
+    entry = validate_entry(dict((k, p[k]) for k in ('deployment', 'state', 'bind_port', 'bind_address',
+                                                    'health_path', 'servers', 'purge')))
     if not 0 <= p['drain_timeout'] <= 86400:
         raise HAProxyError('drain_timeout must be from 0 to 86400 seconds, not %d' % p['drain_timeout'])
     if not 1 <= p['health_timeout'] <= 3600:
         raise HAProxyError('health_timeout must be from 1 to 3600 seconds, not %d' % p['health_timeout'])
-    path = config_path(p['config_dir'], deployment)
-    frontend, backend = frontend_name(deployment), backend_name(deployment)
+    path = haproxy_config_path(p['config_dir'], deployment)
 
     api = RuntimeAPI(p['socket'])
     api.ping()
-    old_text = read_file(path)
-    view = api.view(frontend, backend)
-    plan = make_plan(deployment, p['state'], servers, view, old_text, p['bind_port'], p['bind_address'],
-                     p['health_path'], purge=p['purge'], manage_servers=p['servers'] is not None)
-    if p['state'] == 'present' and plan.reload:
-        check_port_free(p['bind_port'], deployment,
-                        [p['main_config']] + other_config_files(p['config_dir'], path))
+    views = api.fleet()
+    files = ConfigFiles(p['config_dir'], p['main_config'], module.run_command)
+    plans = plan_backends([entry], views, files.texts(), p['config_dir'])
+    plan = plans[deployment]
+    if plan.problem:
+        raise HAProxyError(plan.problem)
 
-    result = dict(changed=plan.changed, deployment=deployment, frontend=frontend, backend=backend,
-                  config_file=path, actions=plan.describe(deployment, path), reloaded=False,
-                  drain_timed_out=[], servers=report(view), commands=api.log)
-    if old_text != plan.new_text:
-        result['diff'] = dict(before=old_text or '', after=plan.new_text or '',
+    result = dict(changed=plan.changed, deployment=deployment, frontend=frontend_name(deployment),
+                  backend=backend_name(deployment), config_file=path, actions=plan.describe(), reloaded=False,
+                  drain_timed_out=[], servers=report(views.get(deployment, empty_view())), commands=api.log)
+    if plan.old_text != plan.final_text:
+        result['diff'] = dict(before=plan.old_text or '', after=plan.final_text or '',
                               before_header=path, after_header=path)
-    if module.check_mode or not plan.changed and not p['wait_healthy']:
+    wait_healthy = p['wait_healthy'] and p['state'] == 'present'
+    if module.check_mode or not plan.changed and not wait_healthy:
         return result
 
-    executor = Executor(api, deployment, path, p['main_config'], p['config_dir'], p['service'],
-                        module.run_command,
-                        dict(bind_port=p['bind_port'], bind_address=p['bind_address'],
-                             health_path=p['health_path']),
+    executor = Executor(api, files, p['service'], module.run_command,
                         master=MasterCLI(p['master_socket']) if p['master_socket'] else None)
-    view = executor.apply(plan, p['drain_timeout'])
-    result['reloaded'] = executor.reloaded
-    result['drain_timed_out'] = executor.drain_timed_out
-    for name in executor.drain_timed_out:
+    # This module waits for every listed server that should take requests, and leaves them registered
+    # when they do not come up: the task fails and says which.
+    listed_ready = [s['name'] for s in entry['servers'] or [] if s['state'] == 'ready']
+    views = executor.apply(plans, views, wait_healthy=wait_healthy, health_timeout=p['health_timeout'],
+                           drain_timeout=p['drain_timeout'], wait_for={deployment: listed_ready}, rollback=False)
+    timed_out = executor.drain_timed_out.get(deployment, [])
+    result.update(changed=executor.changed, reloaded=executor.reloaded, drain_timed_out=timed_out,
+                  servers=report(views.get(deployment, empty_view())))
+    for name in timed_out:
         module.warn('server %s of %s still had sessions after drain_timeout (%d s): they were shut down'
-                    % (name, backend, p['drain_timeout']))
-    if p['state'] == 'present' and p['wait_healthy']:
-        view = executor.wait_healthy([s['name'] for s in servers if s['state'] == 'ready'],
-                                     p['health_timeout'])
-    result['servers'] = report(view)
+                    % (name, backend_name(deployment), p['drain_timeout']))
+    if deployment in executor.failed:
+        raise HAProxyError(executor.failed[deployment])
     return result
 
 

@@ -4,19 +4,31 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+
 import pytest
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_apply import (
+    ConfigFiles,
     Executor,
-    check_port_free,
     healthy,
+)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_backends_plan import (
+    plan_backends,
+    validate_backends,
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import (
     HAProxyError,
+    bound_ports,
     parse_servers,
     render,
 )
-from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_plan import plan
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import (
+    CommandRefused,
+    RuntimeUnreachable,
+)
+
+DEAD = '10.0.0.99'  # health checks of servers at this address never pass
 
 
 class Clock(object):
@@ -30,253 +42,418 @@ class Clock(object):
         self.now += seconds
 
 
-class FakeAPI(object):
-    """Runtime API of one backend; scur of a server drops to 0 at a given time."""
+def live(name, status='UP', weight=1, address='10.0.0.1', port=8000):
+    return dict(name=name, address=address, port=port, status=status, raw_status=status, check_status='L7OK',
+                weight=weight, scur=0, stot=0, qcur=0, admin_state=0)
 
-    def __init__(self, clock, servers, backend=True, pid='1'):
+
+def want(name, state='ready', address='10.0.0.1', port=8000):
+    return dict(name=name, address=address, port=port, state=state)
+
+
+class FakeAPI(object):
+    """The runtime API of a whole HAProxy: backends by deployment; sessions end at given times."""
+
+    def __init__(self, clock, backends):
         self.clock = clock
-        self.servers = dict((s['name'], dict(s)) for s in servers)
-        self.backend = backend
-        self.pid = pid
-        self.busy_until = {}
-        self.idle_until = {}
+        self.backends = dict((d, dict((s['name'], dict(s)) for s in servers)) for d, servers in backends.items())
+        self.pid = '1'
+        self.busy_until = {}   # (deployment, server): time its last session ends
+        self.idle_until = {}   # (deployment, server): time its idle connections close
+        self.added_at = {}
         self.calls = []
+        self.log = []
+        self.fleet_calls = 0
         self.fail_on = None
+        self.unreachable = False
 
     def _call(self, *args):
+        if self.unreachable:
+            raise RuntimeUnreachable('cannot talk to the HAProxy runtime API')
+        if self.fail_on == args[:2]:
+            raise CommandRefused('HAProxy refused %s' % (args,))
         self.calls.append(args)
-        if self.fail_on and args[0] == self.fail_on:
-            raise HAProxyError('refused %s' % (args,))
+        self.log.append(' '.join(str(a) for a in args))
 
     def ping(self):
         return 'Name: HAProxy\nPid: %s\n' % self.pid
 
-    def view(self, frontend, backend):
-        for name, s in self.servers.items():
-            s['scur'] = 1 if self.clock() < self.busy_until.get(name, 0) else 0
-        return dict(frontend=self.backend, backend=self.backend,
-                    servers=dict((n, dict(s)) for n, s in self.servers.items()) if self.backend else {})
+    def _refresh(self, deployment, server):
+        server['scur'] = 1 if self.clock() < self.busy_until.get((deployment, server['name']), 0) else 0
+        since = self.added_at.get((deployment, server['name']))
+        if since is not None and server['status'] == 'UP':
+            if server['address'] == DEAD:
+                server['check_status'] = 'L4CON'
+                if self.clock() >= since + 2:
+                    server['status'] = 'DOWN'
+            elif self.clock() >= since + 1:
+                server['check_status'] = 'L7OK'
+
+    def fleet(self, addresses=True):
+        self.fleet_calls += 1
+        views = {}
+        for d, servers in self.backends.items():
+            for s in servers.values():
+                self._refresh(d, s)
+            views[d] = dict(frontend=True, backend=True, queue=0,
+                            servers=dict((n, dict(s)) for n, s in servers.items()))
+        return views
+
+    @staticmethod
+    def _d(backend):
+        assert backend.startswith('be_')
+        return backend[3:]
 
     def add_server(self, backend, name, address, port, keywords):
-        self._call('add', name, ' '.join(keywords))
-        self.servers[name] = dict(name=name, address=address, port=port, status='MAINT', raw_status='MAINT',
-                                  check_status='', weight=0 if 'weight' in keywords else 1, scur=0, stot=0,
-                                  qcur=0, admin_state=1)
+        d = self._d(backend)
+        self._call('add', d, name, ' '.join(keywords))
+        self.backends[d][name] = dict(live(name, 'MAINT', 0 if 'weight' in keywords else 1, address, port),
+                                      check_status='')
+        self.added_at[(d, name)] = self.clock()
 
     def enable_health(self, backend, name):
-        self._call('enable_health', name)
+        self._call('enable_health', self._d(backend), name)
 
     def enable_server(self, backend, name):
-        self._call('enable_server', name)
-        s = self.servers[name]
+        d = self._d(backend)
+        self._call('enable_server', d, name)
+        s = self.backends[d][name]
         s['status'] = 'DRAIN' if s['weight'] == 0 else 'UP'
 
     def set_state(self, backend, name, state):
-        self._call('set_state', name, state)
-        self.servers[name]['status'] = {'ready': 'UP', 'drain': 'DRAIN', 'maint': 'MAINT'}[state]
+        d = self._d(backend)
+        self._call('set_state', d, name, state)
+        self.backends[d][name]['status'] = {'ready': 'UP', 'drain': 'DRAIN', 'maint': 'MAINT'}[state]
 
     def set_weight(self, backend, name, weight):
-        self._call('set_weight', name, weight)
-        self.servers[name]['weight'] = weight
+        d = self._d(backend)
+        self._call('set_weight', d, name, weight)
+        self.backends[d][name]['weight'] = weight
 
     def shutdown_sessions(self, backend, name):
-        self._call('shutdown', name)
-        self.busy_until[name] = 0
+        d = self._d(backend)
+        self._call('shutdown', d, name)
+        self.busy_until[(d, name)] = 0
 
     def del_server(self, backend, name):
-        if self.clock() < self.idle_until.get(name, 0):
+        d = self._d(backend)
+        if self.clock() < self.idle_until.get((d, name), 0):
             return False
-        self._call('del', name)
-        del self.servers[name]
+        self._call('del', d, name)
+        del self.backends[d][name]
         return True
 
-
-def live(name, status='UP', weight=1):
-    return dict(name=name, address='10.0.0.1', port=8000, status=status, raw_status=status, check_status='L7OK',
-                weight=weight, scur=0, stot=0, qcur=0, admin_state=0)
-
-
-def want(name, state='ready'):
-    return dict(name=name, address='10.0.0.1', port=8000, state=state)
+    def load_files(self, config_dir):
+        """What a new worker serves: the files' backends and servers, sessions gone to the old worker."""
+        self.backends = {}
+        for base in sorted(os.listdir(config_dir)):
+            if base.startswith('langgraph-') and base.endswith('.cfg'):
+                with open(os.path.join(config_dir, base)) as f:
+                    servers = parse_servers(f.read())
+                status = dict(ready='UP', drain='DRAIN', maint='MAINT')
+                self.backends[base[len('langgraph-'):-4]] = dict(
+                    (s['name'], live(s['name'], status[s['state']], 0 if s['state'] == 'drain' else 1,
+                                     s['address'], s['port']))
+                    for s in servers)
+        self.busy_until = {}
 
 
 class Runner(object):
-    def __init__(self, api, rc=0):
+    """run_command: `haproxy -c` rejects files binding a port of reject_ports; `systemctl reload` loads the files."""
+
+    def __init__(self, api, config_dir):
         self.api = api
-        self.rc = rc
+        self.config_dir = config_dir
         self.commands = []
+        self.reject_ports = set()
+        self.reload_loads = True
 
     def __call__(self, args):
         self.commands.append(args)
         if args[:2] == ['systemctl', 'reload']:
-            self.api.pid = str(int(self.api.pid) + 1)
-            self.api.backend = True
-            self.api.servers.update(dict((s['name'], live(s['name'])) for s in self.reload_servers))
+            if self.reload_loads:
+                self.api.pid = str(int(self.api.pid) + 1)
+                self.api.load_files(self.config_dir)
             return 0, '', ''
-        return self.rc, '', 'line 3: unknown keyword' if self.rc else ''
+        files = [args[i + 1] for i, a in enumerate(args) if a == '-f'][1:]
+        for name in files:
+            with open(name) as f:
+                if bound_ports(f.read()) & self.reject_ports:
+                    return 1, '', '[ALERT] parsing [%s:5] : cannot bind' % name
+        return 0, '', ''
 
+    def checks(self):
+        return [c for c in self.commands if c[:2] == ['haproxy', '-c']]
 
-@pytest.fixture
-def setup(tmp_path):
-    def make(servers, backend=True, in_file=None, rc=0):
-        clock = Clock()
-        api = FakeAPI(clock, servers, backend)
-        runner = Runner(api, rc)
-        runner.reload_servers = []
-        conf = tmp_path / 'conf.d'
-        conf.mkdir()
-        path = conf / 'langgraph-app.cfg'
-        if in_file is not None:
-            path.write_text(render('app', 8101, '*', '/ok', in_file))
-        ex = Executor(api, 'app', str(path), '/etc/haproxy/haproxy.cfg', str(conf), 'haproxy', runner,
-                      dict(bind_port=8101, bind_address='*', health_path='/ok'),
-                      sleep=clock.sleep, clock=clock)
-        return ex, api, runner, clock, path
-    return make
-
-
-def run_plan(ex, api, path, desired, drain_timeout=30, **kw):
-    old = path.read_text() if path.exists() else None
-    p = plan('app', 'present', desired, api.view('fe_app', 'be_app'), old, 8101, '*', '/ok', **kw)
-    return ex.apply(p, drain_timeout=drain_timeout)
-
-
-def test_add_enables_health_and_server_and_writes_file(setup):
-    ex, api, runner, _clock, path = setup([live('a')], in_file=[want('a')])
-    run_plan(ex, api, path, [want('b'), want('c', 'drain')])
-    assert api.calls == [('add', 'b', 'check inter 1s fall 2 rise 1'), ('enable_health', 'b'), ('enable_server', 'b'),
-                         ('add', 'c', 'check inter 1s fall 2 rise 1 weight 0'), ('enable_health', 'c'),
-                         ('enable_server', 'c')]
-    assert [(s['name'], s['state']) for s in parse_servers(path.read_text())] == \
-        [('a', 'ready'), ('b', 'ready'), ('c', 'drain')]
-    assert runner.commands[0][:3] == ['haproxy', '-c', '-q'] and not ex.reloaded
-    assert not list(path.parent.glob('.*.tmp'))
-
-
-def test_remove_waits_for_sessions_then_deletes(setup):
-    ex, api, _runner, clock, path = setup([live('a'), live('b')], in_file=[want('a'), want('b')])
-    api.busy_until['a'] = 7.0
-    api.idle_until['a'] = 9.0   # idle keep-alive connections outlive the sessions
-    run_plan(ex, api, path, [want('a', 'absent')])
-    assert api.calls == [('set_state', 'a', 'drain'), ('set_state', 'a', 'maint'), ('del', 'a')]
-    assert 7.0 <= clock.now < 10.0
-    assert ex.drain_timed_out == []
-    assert [s['name'] for s in parse_servers(path.read_text())] == ['b']
-
-
-def test_remove_cuts_sessions_after_drain_timeout(setup):
-    ex, api, _runner, clock, path = setup([live('a')], in_file=[want('a')])
-    api.busy_until['a'] = 1000.0
-    run_plan(ex, api, path, [want('a', 'absent')], drain_timeout=5)
-    assert ('shutdown', 'a') in api.calls and ex.drain_timed_out == ['a']
-    assert 5.0 <= clock.now < 6.0
+    def reloads(self):
+        return [c for c in self.commands if c[:2] == ['systemctl', 'reload']]
 
 
 class FakeMaster(object):
-    """Old workers after a reload: a's last session there ends at a given time."""
+    """Old workers after a reload: sessions of given servers end at given times."""
 
     def __init__(self, clock, until):
         self.clock = clock
-        self.until = until
+        self.until = until  # {(backend, name): time}
+        self.calls = 0
 
-    def old_sessions(self, backend, names):
-        return dict((n, 1 if n == 'a' and self.clock() < self.until else 0) for n in names)
-
-
-def test_remove_waits_for_old_workers_too(setup):
-    ex, api, _runner, clock, path = setup([live('a')], in_file=[want('a')])
-    ex.master = FakeMaster(clock, 12.0)
-    run_plan(ex, api, path, [want('a', 'absent')])
-    assert 12.0 <= clock.now < 13.0 and ex.drain_timed_out == []
-    assert ('shutdown', 'a') not in api.calls
+    def old_sessions(self, servers):
+        self.calls += 1
+        return dict((s, 1 if self.clock() < self.until.get(s, 0) else 0) for s in servers)
 
 
-def test_old_worker_sessions_after_drain_timeout_are_reported(setup):
-    ex, api, _runner, clock, path = setup([live('a')], in_file=[want('a')])
-    ex.master = FakeMaster(clock, 1000.0)
-    run_plan(ex, api, path, [want('a', 'absent')], drain_timeout=3)
-    assert ex.drain_timed_out == ['a'] and ('shutdown', 'a') not in api.calls and ('del', 'a') in api.calls
+class Setup(object):
+    def __init__(self, tmp_path, backends, files=None):
+        self.clock = Clock()
+        self.api = FakeAPI(self.clock, backends)
+        self.dir = tmp_path / 'conf.d'
+        self.dir.mkdir()
+        self.main = tmp_path / 'haproxy.cfg'
+        self.main.write_text('frontend stats\n    bind 127.0.0.1:8404\n')
+        for d, (port, servers) in (files or {}).items():
+            (self.dir / ('langgraph-%s.cfg' % d)).write_text(render(d, port, '*', '/ok', servers))
+        self.runner = Runner(self.api, str(self.dir))
+        self.files = ConfigFiles(str(self.dir), str(self.main), self.runner)
+        self.executor = Executor(self.api, self.files, 'haproxy', self.runner, sleep=self.clock.sleep,
+                                 clock=self.clock)
+
+    def run(self, entries, **kw):
+        entries = validate_backends(entries, kw.pop('skip', ()))
+        views = self.api.fleet()
+        self.api.fleet_calls = 0
+        plans = plan_backends(entries, views, self.files.texts(), str(self.dir))
+        return self.executor.apply(plans, views, **kw)
+
+    def file_servers(self, d):
+        path = self.dir / ('langgraph-%s.cfg' % d)
+        return [(s['name'], s['state']) for s in parse_servers(path.read_text())] if path.exists() else None
+
+    def calls(self, *actions):
+        return [c for c in self.api.calls if c[0] in actions]
 
 
-def test_unreachable_master_socket_is_ignored(setup):
-    ex, api, _runner, _clock, path = setup([live('a')], in_file=[want('a')])
+def entry(d, port, *servers, **kw):
+    return dict(dict(deployment=d, bind_port=port, servers=list(servers)), **kw)
+
+
+def test_new_backends_one_check_one_reload_then_runtime_adds(tmp_path):
+    s = Setup(tmp_path, {})
+    views = s.run([entry('app', 8101, want('a1'), want('a2')), entry('bot', 8102, want('b1')),
+                   entry('cat', 8103, want('c1', 'drain'))], wait_healthy=True)
+    assert len(s.runner.reloads()) == 1
+    assert len(s.runner.checks()) == 2  # the new files together, then the final rewrite together
+    assert [c[1:3] for c in s.calls('add')] == [('app', 'a1'), ('app', 'a2'), ('bot', 'b1'), ('cat', 'c1')]
+    assert s.executor.failed == {} and s.executor.reloaded and s.executor.changed
+    assert s.file_servers('app') == [('a1', 'ready'), ('a2', 'ready')]
+    assert s.file_servers('cat') == [('c1', 'drain')]
+    assert views['app']['servers']['a1']['check_status'] == 'L7OK'
+    assert 1.0 <= s.clock.now < 2.0  # one wait for all
+    assert not list(s.dir.glob('.*.tmp'))
+
+
+def test_fifty_backends_cost_one_reload_and_one_show_stat_per_round(tmp_path):
+    s = Setup(tmp_path, {})
+    s.run([entry('d%02d' % i, 8100 + i, want('s1'), want('s2')) for i in range(50)], wait_healthy=True)
+    assert len(s.runner.reloads()) == 1 and len(s.runner.checks()) == 2
+    assert s.clock.now < 2.0
+    rounds = s.clock.now / 0.5 + 1
+    assert s.api.fleet_calls <= rounds + 3  # reload wait, health rounds, final view
+    assert len(list(s.dir.glob('langgraph-*.cfg'))) == 50
+
+
+def test_phases_across_backends_adds_first_then_one_drain_wait(tmp_path):
+    s = Setup(tmp_path, {'app': [live('o')], 'bot': [live('x'), live('y')], 'cat': [live('y'), live('z')]},
+              {'app': (8101, [want('o')]), 'bot': (8102, [want('x'), want('y')]), 'cat': (8103, [want('y'), want('z')])})
+    s.api.busy_until.update({('app', 'o'): 7.0, ('cat', 'y'): 4.0})
+    s.run([entry('app', 8101, want('n'), want('o', 'absent')), entry('bot', 8102, want('x', 'drain')),
+           entry('cat', 8103, want('y', 'absent'))], wait_healthy=True)
+    kinds = [c[0] for c in s.api.calls]
+    assert kinds.index('set_state') > max(i for i, k in enumerate(kinds) if k in ('add', 'enable_server'))
+    assert s.calls('set_state')[:3] == [('set_state', 'app', 'o', 'drain'), ('set_state', 'bot', 'x', 'drain'),
+                                        ('set_state', 'cat', 'y', 'drain')]
+    assert s.calls('del') == [('del', 'app', 'o'), ('del', 'cat', 'y')]
+    assert 7.0 <= s.clock.now < 8.0  # 1 s health, then one drain wait of 7 s: not 1 + 7 + 4
+    assert s.executor.drain_timed_out == {} and not s.executor.reloaded
+    assert s.file_servers('app') == [('n', 'ready')]
+    assert s.file_servers('bot') == [('x', 'drain'), ('y', 'ready')]
+    assert s.file_servers('cat') == [('z', 'ready')]
+    assert len(s.runner.checks()) == 1  # one check for the three rewritten files
+
+
+def test_unhealthy_deployment_loses_its_additions_and_keeps_its_old_servers(tmp_path):
+    s = Setup(tmp_path, {'app': [live('old')], 'bot': [live('old')]},
+              {'app': (8101, [want('old')]), 'bot': (8102, [want('old')])})
+    s.run([entry('app', 8101, want('new'), want('old', 'absent')),
+           entry('bot', 8102, want('new'), want('dead', address=DEAD), want('old', 'absent'))],
+          wait_healthy=True, health_timeout=5)
+    reason = s.executor.failed['bot']
+    assert 'servers of be_bot not healthy after 5 s: dead (DOWN, check L4CON); check that they answer GET /ok' in reason
+    assert reason.endswith('removed the servers this call added: new, dead')
+    assert list(s.executor.failed) == ['bot']
+    assert ('set_state', 'bot', 'old', 'drain') not in s.api.calls
+    assert s.calls('del') == [('del', 'app', 'old'), ('del', 'bot', 'new'), ('del', 'bot', 'dead')]
+    assert s.file_servers('app') == [('new', 'ready')]
+    assert s.file_servers('bot') == [('old', 'ready')]
+
+
+def test_without_rollback_unhealthy_servers_stay_and_nothing_is_drained(tmp_path):
+    s = Setup(tmp_path, {'bot': [live('old')]}, {'bot': (8102, [want('old')])})
+    s.run([entry('bot', 8102, want('good'), want('dead', address=DEAD), want('old', 'drain'))],
+          wait_healthy=True, health_timeout=5, wait_for={'bot': ['good', 'dead']}, rollback=False)
+    assert 'dead (DOWN' in s.executor.failed['bot'] and 'removed' not in s.executor.failed['bot']
+    assert s.calls('del', 'set_state') == []
+    assert s.file_servers('bot') == [('dead', 'ready'), ('good', 'ready'), ('old', 'ready')]
+
+
+def test_absent_backends_go_with_one_reload(tmp_path):
+    s = Setup(tmp_path, {'app': [live('x')], 'bot': [live('y')], 'cat': [live('z')]},
+              {'app': (8101, [want('x')]), 'bot': (8102, [want('y')]), 'cat': (8103, [want('z')])})
+    views = s.run([dict(deployment='app', state='absent'), dict(deployment='bot', state='absent')])
+    assert sorted(views) == ['cat'] and len(s.runner.reloads()) == 1
+    assert sorted(p.name for p in s.dir.iterdir()) == ['langgraph-cat.cfg']
+    assert s.runner.checks() == []  # removing files needs no check; nothing else changed
+
+
+def test_reload_keeps_live_servers_then_changes_them_at_run_time(tmp_path):
+    s = Setup(tmp_path, {'app': [live('r'), live('d', 'DRAIN'), live('m', 'MAINT')]},
+              {'app': (8101, [want('r'), want('d', 'drain'), want('m', 'maint')])})
+    reloaded_with = []
+    original = s.api.load_files
+
+    def load(config_dir):
+        reloaded_with.append(s.file_servers('app'))
+        original(config_dir)
+    s.api.load_files = load
+    s.run([entry('app', 8102, want('r', 'absent'), want('d'), want('n'), want('m', 'drain'))], wait_healthy=True)
+    assert reloaded_with == [[('d', 'drain'), ('m', 'maint'), ('r', 'ready')]]
+    assert s.calls('add', 'set_weight', 'set_state', 'del') == [
+        ('add', 'app', 'n', 'check inter 1s fall 2 rise 1'),
+        ('set_weight', 'app', 'd', 1), ('set_state', 'app', 'd', 'ready'),  # weight 0 after the reload: restored
+        ('set_state', 'app', 'r', 'drain'), ('set_state', 'app', 'r', 'maint'), ('del', 'app', 'r')]
+    assert s.file_servers('app') == [('d', 'ready'), ('m', 'maint'), ('n', 'ready')]
+    assert bound_ports((s.dir / 'langgraph-app.cfg').read_text()) == set([8102])
+
+
+def test_a_reload_for_one_deployment_keeps_the_others_and_they_are_planned_again(tmp_path):
+    # app: s drained at run time (weight 1 there, weight 0 once reloaded), the file missing the server
+    # 'extra' that runs; bot is new and makes the call reload.
+    s = Setup(tmp_path, {'app': [live('s', 'DRAIN'), live('extra')]}, {'app': (8101, [want('s', 'drain')])})
+    s.run([entry('app', 8101, want('s')), entry('bot', 8102, want('b'))], wait_healthy=True)
+    assert len(s.runner.reloads()) == 1 and s.executor.failed == {}
+    assert sorted(s.api.backends['app']) == ['extra', 's']  # kept through the reload
+    assert s.calls('set_weight', 'set_state') == [('set_weight', 'app', 's', 1), ('set_state', 'app', 's', 'ready')]
+    assert s.api.backends['app']['s']['weight'] == 1
+    assert s.file_servers('app') == [('extra', 'ready'), ('s', 'ready')]
+
+
+def test_removal_waits_for_old_workers_after_the_reload(tmp_path):
+    s = Setup(tmp_path, {'app': [live('o'), live('p')]}, {'app': (8101, [want('o'), want('p')])})
+    s.executor.master = FakeMaster(s.clock, {('be_app', 'o'): 12.0})
+    s.run([entry('app', 8101, want('o', 'absent')), entry('new', 8102, want('n'))])
+    assert s.executor.reloaded and 12.0 <= s.clock.now < 13.0
+    assert s.executor.drain_timed_out == {} and ('del', 'app', 'o') in s.api.calls
+
+
+def test_drain_timeout_cuts_sessions_and_reports_them(tmp_path):
+    s = Setup(tmp_path, {'app': [live('o')]}, {'app': (8101, [want('o')])})
+    s.api.busy_until[('app', 'o')] = 1000.0
+    s.executor.master = FakeMaster(s.clock, {})
+    s.run([entry('app', 8101, want('o', 'absent'))], drain_timeout=5)
+    assert ('shutdown', 'app', 'o') in s.api.calls and s.executor.drain_timed_out == {'app': ['o']}
+    assert 5.0 <= s.clock.now < 6.0 and s.executor.failed == {}
+
+
+def test_old_worker_sessions_after_drain_timeout_are_reported_not_cut(tmp_path):
+    s = Setup(tmp_path, {'app': [live('o')]}, {'app': (8101, [want('o')])})
+    s.executor.master = FakeMaster(s.clock, {('be_app', 'o'): 1000.0})
+    s.run([entry('app', 8101, want('o', 'absent'))], drain_timeout=3)
+    assert s.executor.drain_timed_out == {'app': ['o']} and not s.calls('shutdown') and s.calls('del')
+
+
+def test_unreachable_master_socket_is_ignored(tmp_path):
+    s = Setup(tmp_path, {'app': [live('o')]}, {'app': (8101, [want('o')])})
 
     class Broken(object):
-        def old_sessions(self, backend, names):
-            raise HAProxyError('cannot talk to the master')
-    ex.master = Broken()
-    run_plan(ex, api, path, [want('a', 'absent')])
-    assert ('del', 'a') in api.calls
+        def old_sessions(self, servers):
+            raise RuntimeUnreachable('cannot talk to the master')
+    s.executor.master = Broken()
+    s.run([entry('app', 8101, want('o', 'absent'))])
+    assert s.calls('del') == [('del', 'app', 'o')]
 
 
-def test_removals_drain_together(setup):
-    ex, api, _runner, clock, path = setup([live('a'), live('b')], in_file=[want('a'), want('b')])
-    api.busy_until.update(a=4.0, b=4.0)
-    run_plan(ex, api, path, [want('a', 'absent'), want('b', 'absent')])
-    assert api.calls[:2] == [('set_state', 'a', 'drain'), ('set_state', 'b', 'drain')]
-    assert clock.now < 5.0  # not 8: one wait for both
+def test_delete_that_never_succeeds_fails_that_deployment_only(tmp_path):
+    s = Setup(tmp_path, {'app': [live('o'), live('k')], 'bot': [live('o')]},
+              {'app': (8101, [want('o'), want('k')]), 'bot': (8102, [want('o')])})
+    s.api.idle_until[('app', 'o')] = 1000.0
+    s.run([entry('app', 8101, want('o', 'absent')), entry('bot', 8102, want('o', 'absent'))])
+    assert list(s.executor.failed) == ['app'] and 'kept connections to o of be_app' in s.executor.failed['app']
+    assert s.file_servers('app') == [('k', 'ready'), ('o', 'maint')]  # the file says what runs
+    assert s.file_servers('bot') == []
 
 
-def test_delete_that_never_succeeds_is_an_error_and_file_follows_runtime(setup):
-    ex, api, _runner, _clock, path = setup([live('a'), live('b')], in_file=[want('a'), want('b')])
-    api.idle_until['a'] = 1000.0
-    with pytest.raises(HAProxyError, match='kept connections to a'):
-        run_plan(ex, api, path, [want('a', 'absent')])
-    # a is in maintenance at run time; the file says so too.
-    assert [(s['name'], s['state']) for s in parse_servers(path.read_text())] == [('a', 'maint'), ('b', 'ready')]
+def test_refused_command_fails_that_deployment_only_and_its_file_follows(tmp_path):
+    s = Setup(tmp_path, {'app': [live('o')], 'bot': [live('o')]}, {'app': (8101, [want('o')]), 'bot': (8102, [want('o')])})
+    s.api.fail_on = ('enable_server', 'app')
+    s.run([entry('app', 8101, want('n'), want('o', 'absent')), entry('bot', 8102, want('n'), want('o', 'absent'))])
+    assert list(s.executor.failed) == ['app'] and 'refused' in s.executor.failed['app']
+    assert ('set_state', 'app', 'o', 'drain') not in s.api.calls and ('del', 'bot', 'o') in s.api.calls
+    assert s.file_servers('app') == [('n', 'maint'), ('o', 'ready')]
+    assert s.file_servers('bot') == [('n', 'ready')]
 
 
-def test_failed_runtime_step_resyncs_file(setup):
-    ex, api, _runner, _clock, path = setup([live('a')], in_file=[want('a')])
-    api.fail_on = 'enable_server'
-    with pytest.raises(HAProxyError):
-        run_plan(ex, api, path, [want('b')])
-    assert [(s['name'], s['state']) for s in parse_servers(path.read_text())] == [('a', 'ready'), ('b', 'maint')]
+def test_unreachable_socket_fails_the_call(tmp_path):
+    s = Setup(tmp_path, {'app': [live('o')]}, {'app': (8101, [want('o')])})
+    s.api.unreachable = True
+    with pytest.raises(RuntimeUnreachable):
+        s.run([entry('app', 8101, want('n'))])
 
 
-def test_ready_from_weight_zero(setup):
-    ex, api, _runner, _clock, path = setup([live('a', 'DRAIN', weight=0)], in_file=[want('a', 'drain')])
-    run_plan(ex, api, path, [want('a')])
-    assert api.calls == [('set_weight', 'a', 1), ('set_state', 'a', 'ready'), ('enable_health', 'a')]
+def test_file_that_haproxy_rejects_fails_that_deployment_only(tmp_path):
+    s = Setup(tmp_path, {})
+    s.runner.reject_ports = set([8199])
+    s.run([entry('good', 8101, want('g')), entry('bad', 8199, want('bot'))])
+    assert list(s.executor.failed) == ['bad']
+    assert 'the configuration of bad does not pass "haproxy -c" and was not written: [ALERT]' in \
+        s.executor.failed['bad']
+    assert s.file_servers('bad') is None and s.file_servers('good') == [('g', 'ready')]
+    assert sorted(s.api.backends) == ['good'] and not list(s.dir.glob('.*.tmp'))
 
 
-def test_new_deployment_reloads_and_waits_for_new_worker(setup):
-    ex, api, runner, _clock, path = setup([], backend=False)
-    runner.reload_servers = [want('a')]
-    view = run_plan(ex, api, path, [want('a')])
-    assert ex.reloaded and api.calls == [] and sorted(view['servers']) == ['a']
-    assert runner.commands[-1] == ['systemctl', 'reload', 'haproxy']
-    assert path.exists()
+def test_port_bound_elsewhere_leaves_the_deployment_alone(tmp_path):
+    s = Setup(tmp_path, {})
+    s.run([entry('app', 8404, want('x')), entry('bot', 8102, want('y'))])
+    expected = 'bind_port 8404 of app is already bound in %s: choose a free port for the deployment' % s.main
+    assert s.executor.failed == {'app': expected}
+    assert sorted(s.api.backends) == ['bot']
 
 
-def test_reload_that_never_shows_the_backend_times_out(setup):
-    ex, api, runner, clock, path = setup([], backend=False)
-    runner.reload_servers = []
-
-    def no_backend(args):
-        if args[:2] == ['systemctl', 'reload']:
-            return 0, '', ''  # the old worker keeps answering
-        return 0, '', ''
-    ex.run_command = no_backend
-    with pytest.raises(HAProxyError, match='did not load the new configuration of app within 30 s'):
-        run_plan(ex, api, path, [want('a')])
-    assert clock.now >= 30
+def test_same_name_at_a_new_address_is_removed_before_it_is_added(tmp_path):
+    s = Setup(tmp_path, {'app': [live('s')]}, {'app': (8101, [want('s')])})
+    s.run([entry('app', 8101, want('s', port=9000))])
+    assert [c[:3] for c in s.calls('set_state', 'del', 'add')] == [
+        ('set_state', 'app', 's'), ('set_state', 'app', 's'), ('del', 'app', 's'), ('add', 'app', 's')]
+    assert s.api.backends['app']['s']['port'] == 9000
 
 
-def test_invalid_configuration_is_not_written(setup):
-    ex, api, _runner, _clock, path = setup([live('a')], in_file=[want('a')], rc=1)
-    before = path.read_text()
-    with pytest.raises(HAProxyError, match='does not pass "haproxy -c".*unknown keyword'):
-        run_plan(ex, api, path, [want('a', 'drain')])
-    assert path.read_text() == before and not list(path.parent.glob('.*.tmp'))
+def test_reload_that_never_shows_the_backend_fails_the_call(tmp_path):
+    s = Setup(tmp_path, {})
+    s.runner.reload_loads = False
+    with pytest.raises(HAProxyError, match='HAProxy did not load the new configuration within 30 s'):
+        s.run([entry('app', 8101, want('x'))])
+    assert s.clock.now >= 30
 
 
-def test_wait_healthy(setup):
-    ex, api, _runner, clock, _path = setup([live('a'), live('b', 'DOWN')])
-    with pytest.raises(HAProxyError, match=r'not healthy after 3 s: b \(DOWN, check L7OK\)'):
-        ex.wait_healthy(['a', 'b'], 3)
-    api.servers['b']['status'] = 'UP'
-    assert sorted(ex.wait_healthy(['a', 'b'], 3)['servers']) == ['a', 'b']
+def test_nothing_to_do_changes_nothing(tmp_path):
+    s = Setup(tmp_path, {'app': [live('o')]}, {'app': (8101, [want('o')])})
+    s.run([entry('app', 8101, want('o'))], wait_healthy=True)
+    assert not s.executor.changed and s.api.calls == [] and s.runner.commands == []
+    assert s.api.fleet_calls == 1  # the final view
+
+
+def test_skipped_deployment_is_left_alone(tmp_path):
+    s = Setup(tmp_path, {'app': [live('o')], 'bot': [live('o')]}, {'app': (8101, [want('o')]), 'bot': (8102, [want('o')])})
+    s.run([entry('app', 8101, want('o', 'absent')), entry('bot', 8102, want('o', 'absent'))], skip=['bot'])
+    assert s.calls('del') == [('del', 'app', 'o')] and s.file_servers('bot') == [('o', 'ready')]
 
 
 @pytest.mark.parametrize('server, ok', [
@@ -287,14 +464,3 @@ def test_wait_healthy(setup):
 ])
 def test_healthy(server, ok):
     assert healthy(server) == ok
-
-
-def test_check_port_free(tmp_path):
-    main = tmp_path / 'haproxy.cfg'
-    main.write_text('frontend stats\n    bind 127.0.0.1:8404\n')
-    other = tmp_path / 'langgraph-other.cfg'
-    other.write_text(render('other', 8101, '*', '/ok', []))
-    check_port_free(8102, 'app', [str(main), str(other)])
-    for port, where in ((8404, 'haproxy.cfg'), (8101, 'langgraph-other.cfg')):
-        with pytest.raises(HAProxyError, match='bind_port %d of app is already bound in .*%s' % (port, where)):
-            check_port_free(port, 'app', [str(main), str(other)])
