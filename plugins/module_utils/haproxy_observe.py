@@ -1,0 +1,132 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.langgraph contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every backend of ours on one load balancer, in one pass (haproxy_info).
+
+`show stat` sampled over a window (all backends in each sample), `show servers state`
+once for the addresses, and the per-deployment files for what only they say (bind and
+health path). The summary is a pure function of those answers, unit-tested as tables.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import glob
+import os
+import time
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils.autoscale_sessions import summarise
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import (
+    HAProxyError,
+    parse_settings,
+)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_plan import runtime_state
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import (
+    empty_view,
+    fleet_view,
+)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import (
+    HAPROXY_FILE_PREFIX,
+    deployment_name_problem,
+    haproxy_config_path,
+)
+
+MAX_SAMPLES = 100
+MAX_WINDOW = 300
+
+
+def deployment_of_file(config_dir, path):
+    """The deployment whose file path is, or None for another file."""
+    base = os.path.basename(path)
+    if not base.startswith(HAPROXY_FILE_PREFIX) or not base.endswith('.cfg'):
+        return None
+    name = base[len(HAPROXY_FILE_PREFIX):-len('.cfg')]
+    if deployment_name_problem(name) is None and haproxy_config_path(config_dir, name) == path:
+        return name
+    return None
+
+
+def read_config_files(config_dir):
+    """{deployment: text} of the per-deployment files in config_dir."""
+    files = {}
+    for path in sorted(glob.glob(os.path.join(config_dir, HAPROXY_FILE_PREFIX + '*.cfg'))):
+        name = deployment_of_file(config_dir, path)
+        if name:
+            try:
+                with open(path) as f:
+                    files[name] = f.read()
+            except (IOError, OSError):
+                continue  # removed meanwhile
+    return files
+
+
+def server_info(server, average=None, maximum=None):
+    """A runtime server as haproxy_info and haproxy_backends report it."""
+    return dict(address=server['address'], port=server['port'], state=runtime_state(server),
+                status=server['status'], check_status=server['check_status'],
+                scur=float(server['scur']) if average is None else average,
+                scur_max=server['scur'] if maximum is None else maximum,
+                stot=server['stot'], qcur=server['qcur'])
+
+
+def servers_info(view):
+    return dict((name, server_info(s)) for name, s in view['servers'].items())
+
+
+def summarise_backends(stat_samples, state_rows, files):
+    """{deployment: summary} from the `show stat` rows of each sample (oldest first), the `show servers
+    state` rows taken after the last one and the files ({deployment: text}).
+
+    Servers, statuses and flags are those of the last sample; scur is averaged over the samples (0 where
+    a server was missing) and total sums the averages of every server seen during the window (one that
+    left meanwhile carried load too) plus the average backend queue.
+    """
+    views = [fleet_view(rows) for rows in stat_samples]
+    last = fleet_view(stat_samples[-1], state_rows)
+    result = {}
+    for deployment in sorted(set(last) | set(files)):
+        summary = summarise([
+            (dict((name, (s['scur'], s['status'])) for name, s in v.get(deployment, empty_view())['servers'].items()),
+             v.get(deployment, empty_view())['queue'])
+            for v in views])
+        view = last.get(deployment, empty_view())
+        servers = {}
+        for name, server in view['servers'].items():
+            seen = summary['servers'][name]
+            servers[name] = server_info(server, seen['average'], seen['max'])
+        entry = dict(frontend=view['frontend'], backend=view['backend'], file=deployment in files,
+                     servers=servers, queue_average=summary['queue_average'], total=summary['total'])
+        entry.update(parse_settings(files.get(deployment)))
+        result[deployment] = entry
+    return result
+
+
+def validate_sampling(samples, window):
+    if not isinstance(samples, int) or isinstance(samples, bool) or not 1 <= samples <= MAX_SAMPLES:
+        raise HAProxyError('samples must be from 1 to %d, not %r' % (MAX_SAMPLES, samples))
+    if not 0 <= window <= MAX_WINDOW:
+        raise HAProxyError('window must be from 0 to %d seconds, not %r' % (MAX_WINDOW, window))
+
+
+def sample_stat(api, samples, window, clock=time):
+    """`show stat` rows, samples times spread evenly over window seconds (the first at once);
+    returns (list of rows, epoch time of the last sample)."""
+    interval = float(window) / (samples - 1) if samples > 1 else 0.0
+    taken = []
+    started = clock.time()
+    for index in range(samples):
+        if index:
+            clock.sleep(max(0.0, started + index * interval - clock.time()))
+        taken.append(api.show_stat())
+        sampled_at = clock.time()
+    return taken, sampled_at
+
+
+def observe(api, config_dir, samples=1, window=0.0, clock=time):
+    """haproxy_info's result: every backend of ours, sampled; one `show servers state`."""
+    validate_sampling(samples, window)
+    api.ping()
+    stat_samples, sampled_at = sample_stat(api, samples, window, clock)
+    state_rows = api.show_servers_state()
+    backends = summarise_backends(stat_samples, state_rows, read_config_files(config_dir))
+    return dict(backends=backends, sampled_at=sampled_at, samples=samples, window=window)
