@@ -80,7 +80,7 @@ test-unit: collection
 	$(BIN)/pytest -q tests/unit
 
 # Tests against the lab fleet: each folder is its own pytest run (each has its own conftest).
-LAB_TEST_DIRS := tests/lab tests/integration/stores tests/integration/haproxy
+LAB_TEST_DIRS := tests/lab tests/integration/stores tests/integration/haproxy tests/integration/app
 test-lab: collection
 	lab/up.sh
 	for dir in $(LAB_TEST_DIRS); do $(BIN)/pytest -q -p no:cacheprovider $$dir || exit 1; done

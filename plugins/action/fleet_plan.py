@@ -21,6 +21,24 @@ OPTION_KEYS = ('revision', 'replicas', 'batch_size', 'port_range', 'keep_images'
                'lb_health_path')
 
 
+def with_queues(control, queues):
+    """The control state with each deployment's queue depth (or why it is missing) merged in."""
+    if not queues:
+        return control
+    control = dict(control)
+    states = dict((name, dict(state or {})) for name, state in (control.get('deployments') or {}).items())
+    problem = None if not (queues.get('failed') or queues.get('unreachable')) else queues.get('msg', 'no answer')
+    for name, state in states.items():
+        if problem:
+            state['queue'] = dict(error=problem)
+        elif name in (queues.get('queues') or {}):
+            state['queue'] = dict(queues['queues'][name])
+        else:
+            state['queue'] = dict(error=(queues.get('failures') or {}).get(name, 'not counted'))
+    control['deployments'] = states
+    return control
+
+
 class ActionModule(ActionBase):
     """Plans the run on the controller from what every host reported (see the module documentation)."""
 
@@ -40,6 +58,8 @@ class ActionModule(ActionBase):
         if not control or control.get('failed') or control.get('unreachable'):
             raise AnsibleActionFail('the control database on %s could not be read: %s' % (
                 args.get('control_host'), (control or {}).get('msg', 'no result')))
+        control = with_queues(control, result_of(task_vars, task_vars['inventory_hostname'],
+                                                 args.get('queue_result') or '__no_queue_result'))
         apps = app_hosts(task_vars, args.get('app_hosts') or [], args['app_result'])
         lbs = lb_hosts(task_vars, args.get('lb_hosts') or [], args['lb_result'])
 

@@ -340,6 +340,8 @@ def plan_run(request):
             lock = busy[d['name']]
             dp.kind = 'busy'
             dp.reason = 'locked by %s since %s (%s)' % (lock.get('holder'), lock.get('since'), lock.get('purpose'))
+            if action == 'autoscale':
+                dp.reason = 'skipped this round: ' + dp.reason
             continue
         if not options.get('check_mode') and action != 'status' and d['name'] not in locked:
             dp.kind = 'busy'

@@ -226,7 +226,13 @@ def failure_message(plan, run):
             and plan['action'] != 'autoscale']
     if not run['failed'] and not busy:
         return None
-    lines = ['%s: %s (its serving revision keeps serving)' % (n, r) for n, r in sorted(run['failed'].items())]
+    lines = []
+    for name, reason in sorted(run['failed'].items()):
+        entry = plan['deployments'].get(name) or {}
+        what = '%s of %s' % (plan['action'], name)
+        if entry.get('kind') == 'roll-out':
+            what += ' revision %s' % entry.get('revision')
+        lines.append('%s failed: %s (its serving revision keeps serving)' % (what, reason))
     lines += ['%s: not acted on: %s' % (n, r) for n, r in busy]
     others = len([n for n, e in plan['deployments'].items() if e['kind'] not in ('busy', 'skipped', 'unchanged')
                   and n not in run['failed']])

@@ -87,6 +87,9 @@ options:
     description: Name of the variable registered by M(selfhost.langgraph.control_state) step C(begin).
     type: str
     required: true
+  queue_result:
+    description: Name of the variable M(selfhost.langgraph.run_queues_info) registered (autoscaling), if any.
+    type: str
   app_result:
     description: Name of the variable each app host registered with M(selfhost.langgraph.app_host_info).
     type: str

@@ -33,13 +33,15 @@ def settings(**extra):
 
 
 def autoscale(*args, **extra):
-    return playbook("autoscale.yml", *args, extra_vars=settings(**extra), timeout=600)
+    """Runs one tick; its output (plan and progress lines are on stderr) is in .text."""
+    result = playbook("autoscale.yml", *args, extra_vars=settings(**extra), timeout=600)
+    result.text = result.stdout + result.stderr
+    return result
 
 
 def running():
     """Running containers of the deployment, over both app hosts."""
-    found = ansible("langgraph_app", "selfhost.langgraph.revision_containers_info", f"deployment={NAME}",
-                    become=True)
+    found = ansible("langgraph_app", "selfhost.langgraph.app_host_info", f"deployments={NAME}", become=True)
     return sum(1 for r in found.values() for c in r["containers"] if c["running"])
 
 
@@ -84,7 +86,7 @@ def test_starts_at_one_and_check_mode_records_nothing():
     assert running() == 1
     before = last_event_id()
     result = autoscale("--check")
-    assert "steady at 1" in result.stdout, result.stdout[-2000:]
+    assert "steady at 1" in result.text, result.text[-2000:]
     assert last_event_id() == before
 
 
@@ -110,11 +112,11 @@ def test_held_load_scales_up_to_four_and_only_one_run_acts():
 
 def test_stays_at_four_until_the_delay_has_passed():
     first = autoscale()  # idle now: the timer starts
-    assert "scale down after" in first.stdout, first.stdout[-2000:]
+    assert "scale down after" in first.text, first.text[-2000:]
     started = time.time()
     second = autoscale()
     if time.time() - started < DELAY - 2:
-        assert "scale down in" in second.stdout, second.stdout[-2000:]
+        assert "scale down in" in second.text, second.text[-2000:]
     assert running() == 4
     time.sleep(max(0.0, DELAY + 1 - (time.time() - started)))
 
@@ -125,7 +127,7 @@ def test_returns_to_one_after_the_delay_with_no_failed_request():
         time.sleep(2)
         result = autoscale()
         time.sleep(2)
-    assert "scale down 4 -> 1" in result.stdout, result.stdout[-2000:]
+    assert "scale down 4 -> 1" in result.text, result.text[-2000:]
     assert running() == 1
     assert load.failures == [], load.summary()
     assert len(load.answers) > 10, load.summary()
@@ -137,5 +139,5 @@ def test_development_never_exceeds_one():
         time.sleep(8)
         result = autoscale(type="development", max_replicas=1)
         assert running() == 1
-    assert "steady at 1" in result.stdout and "capped at max 1" in result.stdout, result.stdout[-2000:]
+    assert "steady at 1" in result.text and "capped at max 1" in result.text, result.text[-2000:]
     assert load.failures == [], load.summary()

@@ -35,8 +35,7 @@ def deploy(tag, check=True, **extra):
 
 def containers():
     """{host: [(revision, running)]} of the test deployment."""
-    found = ansible("langgraph_app", "selfhost.langgraph.revision_containers_info", f"deployment={NAME}",
-                    become=True)
+    found = ansible("langgraph_app", "selfhost.langgraph.app_host_info", f"deployments={NAME}", become=True)
     return {host: sorted((c["revision"], c["running"]) for c in r["containers"]) for host, r in found.items()}
 
 
@@ -120,6 +119,7 @@ def test_never_healthy_revision_fails_and_revision_2_keeps_serving():
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert f"deploy of e2e-bot revision {rev(3)} failed" in output and "not healthy" in output, output[-3000:]
+    assert "its serving revision keeps serving" in output, output[-3000:]
     assert load.failures == [], load.summary()
     assert {version for dummy, version in load.answers} == {"v2"}
     assert containers() == {"app1": [(rev(2), True)], "app2": [(rev(2), True)]}
@@ -148,7 +148,7 @@ def test_two_deploys_at_once_never_interleave():
     assert sorted(codes)[0] == 0, outputs
     if codes.count(0) == 1:
         loser = outputs[codes.index(0) ^ 1]
-        assert "is locked by" in loser, loser[-2000:]
+        assert "not acted on: locked by" in loser, loser[-2000:]
     served = containers()
     revisions = {number for entries in served.values() for number, dummy in entries}
     assert len(revisions) == 1 and all(len(entries) == 1 for entries in served.values()), served

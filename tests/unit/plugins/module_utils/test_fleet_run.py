@@ -38,7 +38,7 @@ def test_one_of_three_failing_leaves_the_others_rolled_out():
                                                                    ('ccc', 'deployed')]
     message = fr.failure_message(plan, run)
     assert message.startswith('1 of 3 deployment(s) failed; 2 others completed')
-    assert 'bbb: on app1: not healthy: exit 3 (its serving revision keeps serving)' in message
+    assert 'deploy of bbb revision 2 failed: on app1: not healthy: exit 3 (its serving revision keeps serving)' in message
 
 
 def test_a_pull_failure_fails_its_deployment_before_anything_starts():
