@@ -36,7 +36,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime
     empty_view,
 )
 
-POLL = 0.5
+POLL = 0.25
 # `del server` fails while idle keep-alive connections remain (pool-purge-delay, 5 s by default).
 DELETE_TIMEOUT = 20
 RELOAD_TIMEOUT = 30

@@ -256,7 +256,7 @@ def test_fifty_backends_cost_one_reload_and_one_show_stat_per_round(tmp_path):
     s.run([entry('d%02d' % i, 8100 + i, want('s1'), want('s2')) for i in range(50)], wait_healthy=True)
     assert len(s.runner.reloads()) == 1 and len(s.runner.checks()) == 2
     assert s.clock.now < 2.0
-    rounds = s.clock.now / 0.5 + 1
+    rounds = s.clock.now / 0.25 + 1
     assert s.api.fleet_calls <= rounds + 3  # reload wait, health rounds, final view
     assert len(list(s.dir.glob('langgraph-*.cfg'))) == 50
 
