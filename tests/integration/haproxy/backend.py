@@ -48,8 +48,14 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+class Server(ThreadingHTTPServer):
+    # Python's default listen backlog (5) drops the first health checks of dozens of servers added at
+    # once (L4TOUT); a real LangGraph server (uvicorn) has 2048.
+    request_queue_size = 512
+
+
 def main():
-    server = ThreadingHTTPServer(('0.0.0.0', int(sys.argv[1])), Handler)
+    server = Server(('0.0.0.0', int(sys.argv[1])), Handler)
     server.daemon_threads = True
     server.name = sys.argv[2]
     server.serve_forever()

@@ -1,12 +1,15 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The haproxy role and haproxy_backend module against the lab's lb1, with real backends.
+"""The haproxy role and the haproxy_backend, haproxy_backends and haproxy_info modules
+against the lab's lb1, with real backends.
 
 The session applies the haproxy role to the first langgraph_lb host and starts
 tests/integration/haproxy/backend.py (a tiny HTTP server) on the first two
 langgraph_app hosts as transient systemd units; both are stopped at the end, and
-every deployment a test made (names it-hx-*) is removed from HAProxy.
-The module always runs through ansible-playbook, in a separate process.
+every deployment a test made (names it-hx-* and it-hb-*, also those left by an
+interrupted run) is removed from HAProxy, at the start and at the end, in one call.
+Frontend ports: it-hx-* use 18300-18399, it-hb-* 18400-18449.
+Modules always run through ansible-playbook, in a separate process.
 Needs the lab (make lab): lab/inventory/hosts.yml.
 """
 
@@ -35,6 +38,9 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..')
 LAB_INVENTORY = os.path.join(REPO, 'lab', 'inventory')
 BACKEND_PORT = 18281
 PREFIX = 'it-hx-'
+FLEET_PREFIX = 'it-hb-'
+PREFIXES = (PREFIX, FLEET_PREFIX)
+CONFIG_DIR = '/etc/haproxy/conf.d'
 
 
 def ansible_env():
@@ -90,16 +96,20 @@ class Lab(object):
             raise AssertionError('ansible-playbook failed (rc=%d):\n%s' % (proc.returncode, output))
         return output
 
-    def start_module(self, args, check=False, diff=False):
-        """Run haproxy_backend on lb1 in its own process; returns a handle for finish()."""
-        if args.get('deployment', '').startswith(PREFIX):
-            self.deployments.add(args['deployment'])
+    def note(self, args):
+        """Remember the test deployments args touch, so that teardown removes them."""
+        names = [args.get('deployment')] + [b.get('deployment') for b in args.get('backends') or []]
+        self.deployments.update(n for n in names if isinstance(n, str) and n.startswith(PREFIXES))
+
+    def start_task(self, module, args, check=False, diff=False):
+        """Run a module on lb1 in its own process; returns a handle for finish()."""
+        self.note(args)
         token = uuid.uuid4().hex
         result_path = os.path.join(self.workdir, 'result-%s.json' % token)
         play = [{
-            'name': 'Run haproxy_backend', 'hosts': self.lb_host, 'gather_facts': False, 'become': True,
+            'name': 'Run %s' % module, 'hosts': self.lb_host, 'gather_facts': False, 'become': True,
             'tasks': [
-                {'name': 'Run the module', 'selfhost.langgraph.haproxy_backend': args, 'register': 'r',
+                {'name': 'Run the module', module: args, 'register': 'r',
                  'ignore_errors': True, 'check_mode': check, 'diff': diff},
                 {'name': 'Save the result', 'ansible.builtin.copy': {
                     'content': '{{ r | to_json }}', 'dest': result_path, 'mode': '0600'},
@@ -112,6 +122,10 @@ class Lab(object):
         proc = subprocess.Popen(['ansible-playbook', '-i', LAB_INVENTORY, path], env=self.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         return proc, result_path, time.monotonic()
+
+    def start_module(self, args, check=False, diff=False):
+        """Run haproxy_backend on lb1 in its own process; returns a handle for finish()."""
+        return self.start_task('selfhost.langgraph.haproxy_backend', args, check, diff)
 
     @staticmethod
     def finish(handle, timeout=300):
@@ -127,6 +141,32 @@ class Lab(object):
 
     def module(self, args, check=False, diff=False):
         return self.finish(self.start_module(args, check, diff))
+
+    def task(self, module, args, check=False, diff=False):
+        return self.finish(self.start_task(module, args, check, diff))
+
+    def backends(self, entries, check=False, **options):
+        """haproxy_backends with these backends entries and options."""
+        return self.task('selfhost.langgraph.haproxy_backends', dict(options, backends=entries), check)
+
+    def info(self, **options):
+        return self.task('selfhost.langgraph.haproxy_info', options)
+
+    def remove_deployments(self, names):
+        """Remove deployments from HAProxy in one call; raises if any could not be removed."""
+        if not names:
+            return
+        result = self.backends([dict(deployment=name, state='absent') for name in sorted(names)])
+        if result.get('failed') or result.get('failures'):
+            raise AssertionError('could not remove test deployments from HAProxy: %s'
+                                 % (result.get('msg') or result.get('failures')))
+        self.deployments.difference_update(names)
+
+    def leftovers(self):
+        """Test deployments that have a file on lb1 (also those of earlier, interrupted runs)."""
+        text = self.lb_shell('cd %s && ls %s 2>/dev/null || true' % (
+            CONFIG_DIR, ' '.join('langgraph-%s*.cfg' % prefix for prefix in PREFIXES)))
+        return set(f[len('langgraph-'):-len('.cfg')] for f in text.split() if f.endswith('.cfg'))
 
     def lb_shell(self, command):
         """Run a shell command as root on lb1; returns its stdout."""
@@ -157,26 +197,19 @@ class Lab(object):
             {'name': 'Start test backends', 'hosts': ','.join(name for name, _a in self.apps),
              'become': True, 'gather_facts': False, 'tasks': backends},
         ])
+        self.remove_deployments(self.leftovers())
 
     def teardown(self):
         unit = 'lg-it-haproxy-backend-%d' % BACKEND_PORT
-        # Every test deployment, also those of earlier, interrupted runs.
-        left = self.lb_shell('cd /etc/haproxy/conf.d && ls %s*.cfg 2>/dev/null || true' % ('langgraph-' + PREFIX))
-        names = set(self.deployments)
-        names.update(f[len('langgraph-'):-len('.cfg')] for f in left.split() if f.endswith('.cfg'))
-        failures = []
-        for name in sorted(names):
-            result = self.module(dict(deployment=name, state='absent'))
-            if result.get('failed'):
-                failures.append('%s: %s' % (name, result.get('msg')))
-        self.playbook([{'name': 'Stop test backends', 'hosts': ','.join(name for name, _a in self.apps),
-                        'become': True, 'gather_facts': False, 'tasks': [
-                            {'name': 'Stop the unit', 'ansible.builtin.command': 'systemctl stop %s' % unit,
-                             'failed_when': False, 'changed_when': True},
-                            {'name': 'Remove the backend', 'ansible.builtin.file': {
-                                'path': '/usr/local/lib/lg-it-haproxy-backend.py', 'state': 'absent'}}]}])
-        if failures:
-            raise AssertionError('could not remove test deployments from HAProxy: %s' % '; '.join(failures))
+        try:
+            self.remove_deployments(self.deployments | self.leftovers())
+        finally:
+            self.playbook([{'name': 'Stop test backends', 'hosts': ','.join(name for name, _a in self.apps),
+                            'become': True, 'gather_facts': False, 'tasks': [
+                                {'name': 'Stop the unit', 'ansible.builtin.command': 'systemctl stop %s' % unit,
+                                 'failed_when': False, 'changed_when': True},
+                                {'name': 'Remove the backend', 'ansible.builtin.file': {
+                                    'path': '/usr/local/lib/lg-it-haproxy-backend.py', 'state': 'absent'}}]}])
 
     # --- helpers ----------------------------------------------------------------------------
     def server(self, index, name=None, state='ready', port=BACKEND_PORT):
@@ -202,10 +235,59 @@ def lab():
             shutil.rmtree(lab.workdir, ignore_errors=True)
 
 
-_PORTS = iter(range(random.randint(18300, 18350), 18400))
+class Ports(object):
+    """Frontend ports of a range, handed out in turn; a released port is used again."""
+
+    def __init__(self, low, high, start=None):
+        self.free = list(range(start or low, high + 1)) + list(range(low, start or low))
+
+    def take(self):
+        if not self.free:
+            raise AssertionError('no free frontend port left for the tests')
+        return self.free.pop(0)
+
+    def release(self, port):
+        self.free.append(port)
+
+
+HX_PORTS = Ports(18300, 18399, random.randint(18300, 18350))
+HB_PORTS = Ports(18400, 18449)
 
 
 @pytest.fixture
 def deployment():
     """A fresh deployment name and a frontend port no other test uses."""
-    return PREFIX + uuid.uuid4().hex[:6], next(_PORTS)
+    return PREFIX + uuid.uuid4().hex[:6], HX_PORTS.take()
+
+
+@pytest.fixture
+def spare_port():
+    """Another frontend port of the it-hx range."""
+    return HX_PORTS.take()
+
+
+class Fleet(object):
+    """it-hb-* deployments of one test, each with its frontend port; removed (one call) after the test."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.made = []
+
+    def new(self, count):
+        made = [(FLEET_PREFIX + uuid.uuid4().hex[:6], HB_PORTS.take()) for _i in range(count)]
+        self.made.extend(made)
+        return made
+
+    def cleanup(self):
+        self.lab.remove_deployments(set(name for name, _port in self.made))
+        for _name, port in self.made:
+            HB_PORTS.release(port)
+
+
+@pytest.fixture
+def fleet(lab):
+    made = Fleet(lab)
+    try:
+        yield made
+    finally:
+        made.cleanup()

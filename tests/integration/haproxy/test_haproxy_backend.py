@@ -147,20 +147,20 @@ def test_reload_keeps_runtime_changes(lab, deployment):
     assert set(answers(lab, port, 8)) == set([first, second])
 
 
-def test_remove_all_then_delete_deployment(lab, deployment):
+def test_remove_all_then_delete_deployment(lab, deployment, spare_port):
     name, port = deployment
     lab.module(dict(deployment=name, bind_port=port, servers=[lab.server(0)], wait_healthy=True))
     gone = lab.module(dict(deployment=name, bind_port=port, servers=[lab.server(0, state='absent')]))
     assert gone['servers'] == [] and not gone['reloaded']
     assert http_get(lab.url(port))[0] == 503
 
-    moved = lab.module(dict(deployment=name, bind_port=port + 100, servers=[lab.server(1)], wait_healthy=True))
-    assert moved['reloaded'] and http_get(lab.url(port + 100))[0] == 200
+    moved = lab.module(dict(deployment=name, bind_port=spare_port, servers=[lab.server(1)], wait_healthy=True))
+    assert moved['reloaded'] and http_get(lab.url(spare_port))[0] == 200
     assert http_get(lab.url(port), timeout=5)[0] is None
 
     absent = lab.module(dict(deployment=name, state='absent'))
     assert absent['changed'] and absent['reloaded']
-    assert http_get(lab.url(port + 100), timeout=5)[0] is None
+    assert http_get(lab.url(spare_port), timeout=5)[0] is None
     assert not lab.module(dict(deployment=name, state='absent'))['changed']
 
 
