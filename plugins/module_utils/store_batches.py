@@ -7,7 +7,7 @@ Each deployment's database and role live on the Postgres host it is pinned
 to, its Redis number on its Redis host. The work is grouped per server: one
 admin connection per Postgres server, one connection per Redis server, one
 transaction per Redis instance for the numbers and one for the records. A
-deployment's problem is its own (failed); the others go on.
+deployment's problem is its own (failures); the others go on.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -58,16 +58,22 @@ def index_servers(servers, option):
     return index
 
 
-def plan_stores(deployments, postgres_servers, redis_servers, recorded, password_seed):
+def plan_stores(deployments, postgres_servers, redis_servers, recorded, password_seed, allocated=None):
     """Check the input and place each deployment's stores.
 
     deployments: the module's entries; recorded: {name: recorded row with
-    postgres_host and redis_host}; servers: {host: server}. Returns
-    (entries, failed): entries [{name, state, type, postgres_host,
+    postgres_database, postgres_host and redis_host}; servers: {host:
+    server}; allocated: {name: Redis instance key it has a number on}.
+    Returns (entries, failed): entries [{name, state, type, postgres_host,
     redis_host, password}] to handle, failed {name: reason} for deployments
-    asked to move from their pinned host. Input no deployment can be handled
-    with raises StoreError, before anything is touched."""
+    asked to move from their pinned host. A host is the entry's, else the
+    pin, else (Redis) the server of the recorded allocation; a deployment to
+    remove that has nothing on one side gets None there. Input no
+    deployment can be handled with raises StoreError, before anything is
+    touched."""
     servers = dict(postgres_servers=postgres_servers, redis_servers=redis_servers)
+    allocated = allocated or {}
+    instance_hosts = dict((redis_instance(server), host) for host, server in redis_servers.items())
     entries, failed, seen = [], {}, set()
     for deployment in deployments:
         name = deployment['name']
@@ -79,6 +85,7 @@ def plan_stores(deployments, postgres_servers, redis_servers, recorded, password
                              'flushes its Redis database; set purge: true to confirm' % name)
         entry = dict(name=name, state=deployment['state'], type=deployment.get('type'), password=None)
         pinned = recorded.get(name) or {}
+        has_stores = dict(postgres_host=bool(pinned.get('postgres_database')), redis_host=name in allocated)
         for field, what, option in HOSTS:
             given, pin = deployment.get(field), pinned.get(field)
             if given and pin and given != pin:
@@ -86,6 +93,14 @@ def plan_stores(deployments, postgres_servers, redis_servers, recorded, password
                                 % (name, what, pin, given))
                 break
             host = given or pin
+            if not host and field == 'redis_host' and name in allocated:
+                host = instance_hosts.get(allocated[name])
+                if not host:
+                    raise StoreError('deployment %s has a Redis database on %s, which redis_servers does not list: '
+                                     'add that server, or give redis_host' % (name, allocated[name]))
+            if not host and deployment['state'] == 'absent' and not has_stores[field]:
+                entry[field] = None  # nothing recorded there: nothing to remove
+                continue
             if not host:
                 raise StoreError('deployment %s has no %s host: give %s (the host control_state assigned it)'
                                  % (name, what, field))
@@ -104,6 +119,11 @@ def plan_stores(deployments, postgres_servers, redis_servers, recorded, password
                 entry['password'] = derived_password(password_seed, name)
         entries.append(entry)
     return entries, failed
+
+
+def redis_instance(server):
+    """Key of a Redis server in redis_allocations: the address, as deployment_redis keys it."""
+    return '%s:%s' % (server['address'], server['port'])
 
 
 def group_by(entries, field):
@@ -211,11 +231,6 @@ def _redis_params(server, p):
                 connect_timeout=p['connect_timeout'])
 
 
-def redis_instance(server):
-    """Key of a Redis server in redis_allocations: the address, as deployment_redis keys it."""
-    return '%s:%s' % (server['address'], server['port'])
-
-
 def redis_stage(server, entries, control, p, check_mode, warn):
     """Numbers of entries on one Redis server, over one connection. Returns
     (done, failed): {name: (number or None, [actions])}, {name: reason}."""
@@ -261,6 +276,22 @@ def redis_stage(server, entries, control, p, check_mode, warn):
     return done, failed
 
 
+def store_uris(entry, pg, rd, redis_db):
+    """DATABASE_URI and REDIS_URI of a deployment, and whether a password
+    would show in them as it is (too short or regular to be hidden)."""
+    role = postgres_name(entry['name'])
+    pair = {}
+    for mask in (False, True):
+        suffix = '_masked' if mask else ''
+        pair['database_uri' + suffix] = database_uri(role, entry['password'], pg['address'], pg['port'], role,
+                                                     pg.get('sslmode'), mask=mask)
+        pair['redis_uri' + suffix] = redis_uri(rd.get('password'), rd['address'], rd['port'], redis_db,
+                                               rd.get('tls'), mask=mask)
+    pair['password_visible'] = entry['password'] in pair['database_uri'] or \
+        bool(rd.get('password') and rd['password'] in pair['redis_uri'])
+    return pair
+
+
 def record_stores(control, entries, postgres_done, redis_done, check_mode, version):
     """Write the deployments rows that change, in one transaction; returns
     the names whose record changed (would change)."""
@@ -282,15 +313,18 @@ def record_stores(control, entries, postgres_done, redis_done, check_mode, versi
 
 
 def run_stores(control, p, check_mode, return_uris, warn):
-    """The whole call: returns dict(stores, failed, uris, changed, actions)."""
+    """The whole call: returns dict(stores, failures, uris, changed, actions)."""
     postgres_servers = index_servers(p['postgres_servers'], 'postgres_servers')
     redis_servers = index_servers(p['redis_servers'], 'redis_servers')
     before, after, migrated = migrate(control, check_mode)
     version = before if check_mode else after
     names = [d['name'] for d in p['deployments']]
     with control:
-        recorded = control_plane.recorded_deployments(control.cursor(), names, version)
-    entries, failed = plan_stores(p['deployments'], postgres_servers, redis_servers, recorded, p['password_seed'])
+        cur = control.cursor()
+        recorded = control_plane.recorded_deployments(cur, names, version)
+        allocated = dict((name, a['redis_instance']) for name, a in control_plane.allocations_of(cur, names, version).items())
+    entries, failed = plan_stores(p['deployments'], postgres_servers, redis_servers, recorded, p['password_seed'],
+                                  allocated)
     if not check_mode and entries:
         # The same per-deployment lock deployment_postgres takes; released when the connection closes.
         with control:
@@ -298,12 +332,14 @@ def run_stores(control, p, check_mode, return_uris, warn):
             cur.execute('SELECT pg_advisory_lock(%s, hashtext(d)) FROM unnest(%s::text[]) AS d',
                         (postgres_store.DEPLOYMENT_LOCK_CLASS, sorted(e['name'] for e in entries)))
             cur.fetchall()
-    postgres_done, redis_done = {}, {}
-    for host, group in sorted(group_by(entries, 'postgres_host').items()):
+    # A deployment to remove with nothing on one side is done there.
+    postgres_done = dict((e['name'], []) for e in entries if e['postgres_host'] is None)
+    redis_done = dict((e['name'], (None, [])) for e in entries if e['redis_host'] is None)
+    for host, group in sorted(group_by([e for e in entries if e['postgres_host']], 'postgres_host').items()):
         done, stage_failed = postgres_stage(postgres_servers[host], group, p, check_mode, warn)
         postgres_done.update(done)
         failed.update(stage_failed)
-    for host, group in sorted(group_by(entries, 'redis_host').items()):
+    for host, group in sorted(group_by([e for e in entries if e['redis_host']], 'redis_host').items()):
         group = [e for e in group if e['name'] not in failed]
         if group:
             done, stage_failed = redis_stage(redis_servers[host], group, control, p, check_mode, warn)
@@ -320,27 +356,20 @@ def run_stores(control, p, check_mode, return_uris, warn):
         actions += ['%s: %s' % (name, action) for action in done]
         if name in failed:
             continue
-        pg, rd = postgres_servers[entry['postgres_host']], redis_servers[entry['redis_host']]
-        store = dict(database=postgres_name(name), postgres_host=entry['postgres_host'],
-                     redis_host=entry['redis_host'], redis_db=redis_done[name][0], actions=done,
-                     recorded=name in recorded_changes)
+        stores[name] = dict(database=postgres_name(name), postgres_host=entry['postgres_host'],
+                            redis_host=entry['redis_host'], redis_db=redis_done[name][0], actions=done,
+                            recorded=name in recorded_changes)
         if entry['state'] == 'present':
-            store.update(database_uri_masked=database_uri(store['database'], entry['password'], pg['address'],
-                                                          pg['port'], store['database'], pg.get('sslmode'),
-                                                          mask=True),
-                         redis_uri_masked=redis_uri(rd.get('password'), rd['address'], rd['port'],
-                                                    store['redis_db'], rd.get('tls'), mask=True))
+            pair = store_uris(entry, postgres_servers[entry['postgres_host']], redis_servers[entry['redis_host']],
+                              stores[name]['redis_db'])
+            stores[name].update(database_uri_masked=pair['database_uri_masked'],
+                                redis_uri_masked=pair['redis_uri_masked'])
             if return_uris:
-                pair = dict(database_uri=database_uri(store['database'], entry['password'], pg['address'],
-                                                      pg['port'], store['database'], pg.get('sslmode')),
-                            redis_uri=redis_uri(rd.get('password'), rd['address'], rd['port'], store['redis_db'],
-                                                rd.get('tls')))
-                if entry['password'] in pair['database_uri'] or \
-                        (rd.get('password') and rd['password'] in pair['redis_uri']):
+                if pair['password_visible']:
                     failed[name] = ('the Postgres or Redis password of %s is too short or too regular to be hidden '
                                     'in its URI: use a longer random password' % name)
+                    del stores[name]
                     continue
-                uris[name] = pair
-        stores[name] = store
+                uris[name] = dict(database_uri=pair['database_uri'], redis_uri=pair['redis_uri'])
     changed = bool(migrated) or bool(actions) or bool(recorded_changes)
-    return dict(stores=stores, failed=failed, uris=uris, changed=changed, actions=actions)
+    return dict(stores=stores, failures=failed, uris=uris, changed=changed, actions=actions)

@@ -22,7 +22,7 @@ description:
     for the records in the control database (table C(deployments) - database, role, type and the hosts, which
     are pinned once the stores exist there).
   - A deployment's host is its entry's (from the plan of the run) or else the one recorded. A deployment asked
-    to move from its pinned host, or whose server cannot be reached, is reported in RV(failed) and the others
+    to move from its pinned host, or whose server cannot be reached, is reported in RV(failures) and the others
     go on; the task fails only for bad input or an unreachable control database.
   - The Postgres password of a deployment is its O(deployments[].postgres_password) or else
     C(passwords.derived_password(password_seed, name)), the one the stores role derives.
@@ -215,8 +215,10 @@ stores:
                          database_uri_masked: "postgresql://lg_support_bot:********@172.30.213.11:5432/lg_support_bot",
                          redis_uri_masked: "redis://:********@172.30.213.12:6379/3",
                          actions: ["allocate database 3 on 172.30.213.12:6379"], recorded: true}}
-failed:
-  description: Reason per deployment that failed (no secret in it); the others were handled.
+failures:
+  description:
+    - Reason per deployment that failed (no secret in it); the others were handled and the task does not fail.
+    - Not named C(failed), which Ansible reads as the task's own outcome (a non-empty dict fails the task).
   returned: always
   type: dict
   sample: {faq-bot: "Redis at 172.30.213.12:6379 has no free database: 15 of 15 are allocated; raise redis_databases"}

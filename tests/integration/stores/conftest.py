@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from urllib.parse import quote, quote_plus
 
 import psycopg2
 import pytest
@@ -35,7 +36,10 @@ import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 LAB_INVENTORY = os.path.join(REPO, 'lab', 'inventory')
-PREFIX = 'it-'  # every deployment a test makes starts with it
+# Every deployment a test makes starts with it; so do its database and role
+# (lg_it_cs_...). Other engineers' tests share the lab: clean up only these.
+PREFIX = 'it-cs-'
+PG_PREFIX = 'lg_' + PREFIX.replace('-', '_')
 
 ADMIN_PASSWORD_LOCAL = 'itest-admin-Pw:/@%#?&\u00e4'
 REDIS_PASSWORD_LOCAL = 'itest-redis-Pw:/@%#?&\u00e4'
@@ -81,10 +85,11 @@ class Target(object):
     """Where the modules run and how the tests reach the servers themselves."""
 
     def __init__(self, name, inventory, pg_host, pg_address, pg_port, admin_password,
-                 redis_address, redis_port, redis_password, restart_redis):
+                 redis_address, redis_port, redis_password, restart_redis, redis_host='redis'):
         self.name = name
         self.inventory = inventory
         self.pg_host = pg_host
+        self.redis_host = redis_host
         self.pg_address = pg_address
         self.pg_port = pg_port
         self.admin_password = admin_password
@@ -109,6 +114,17 @@ class Target(object):
         args.update(redis_host=self.redis_address, redis_port=self.redis_port,
                     redis_password=self.redis_password)
         return args
+
+    def postgres_server(self, host=None, login_host='127.0.0.1'):
+        """An entry of deployment_stores' postgres_servers: the modules run on
+        the Postgres host, so the admin logs in over loopback; another host
+        name with login_host=None reaches the same server over the network."""
+        return dict(host=host or self.pg_host, address=self.pg_address, port=self.pg_port,
+                    login_host=login_host, admin_password=self.admin_password)
+
+    def redis_server(self):
+        return dict(host=self.redis_host, address=self.redis_address, port=self.redis_port,
+                    password=self.redis_password)
 
     # --- running modules and playbooks -----------------------------------------------------
     def playbook_command(self, playbook, verbosity=0, extra=()):
@@ -197,14 +213,16 @@ class Target(object):
                            password=self.redis_password, socket_connect_timeout=10)
 
     def cleanup(self):
-        """Remove every test deployment (names starting with it-) from both servers."""
+        """Remove every test deployment (names starting with PREFIX) from both
+        servers and the control database, and the test's own databases."""
         conn = self.pg()
+        pattern = PG_PREFIX.replace('_', '\\_') + '%'
         try:
             cur = conn.cursor()
-            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'lg\\_it\\_%'")
+            cur.execute('SELECT datname FROM pg_database WHERE datname LIKE %s', (pattern,))
             for (name,) in cur.fetchall():
                 cur.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
-            cur.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'lg\\_it\\_%'")
+            cur.execute('SELECT rolname FROM pg_roles WHERE rolname LIKE %s', (pattern,))
             for (name,) in cur.fetchall():
                 cur.execute('DROP ROLE IF EXISTS "%s"' % name)
             cur.execute("SELECT 1 FROM pg_database WHERE datname = 'langgraph_control'")
@@ -213,14 +231,23 @@ class Target(object):
             conn.close()
         if not has_control:
             return
-        if self.query("SELECT to_regclass('redis_allocations') IS NOT NULL")[0][0]:
-            rows = self.query("SELECT redis_instance, db_number FROM redis_allocations "
-                              "WHERE deployment LIKE 'it-%%'")
+        self.forget(PREFIX + '%')
+
+    def forget(self, pattern):
+        """Flush the Redis numbers of the deployments whose names are LIKE
+        pattern and delete their rows, children first."""
+        tables = dict(self.query("SELECT t, to_regclass(t) IS NOT NULL FROM unnest(%s::text[]) AS t",
+                                 (['scale_events', 'deploy_locks', 'revisions', 'redis_allocations'],)))
+        if tables['redis_allocations']:
+            rows = self.query('SELECT redis_instance, db_number FROM redis_allocations WHERE deployment LIKE %s',
+                              (pattern,))
             for instance, number in rows:
                 if instance == self.instance:
                     self.redis(number).flushdb()
-            self.query("DELETE FROM redis_allocations WHERE deployment LIKE 'it-%%'")
-            self.query("DELETE FROM deployments WHERE name LIKE 'it-%%'")
+        for table in ('scale_events', 'deploy_locks', 'revisions', 'redis_allocations'):
+            if tables[table]:
+                self.query('DELETE FROM %s WHERE deployment LIKE %%s' % table, (pattern,))
+        self.query('DELETE FROM deployments WHERE name LIKE %s', (pattern,))
 
 
 # --- the local target -------------------------------------------------------------------------
@@ -317,7 +344,7 @@ def _local_target():
                 'langgraph_redis': {'hosts': {'redistest': dict(local, langgraph_private_address='127.0.0.1')}},
             }}}, f)
     target = Target('local', inventory, 'pgtest', '127.0.0.1', pg_port, ADMIN_PASSWORD_LOCAL,
-                    '127.0.0.1', redis_port, REDIS_PASSWORD_LOCAL, local_redis.restart)
+                    '127.0.0.1', redis_port, REDIS_PASSWORD_LOCAL, local_redis.restart, 'redistest')
 
     def stop():
         if local_redis.started:
@@ -351,7 +378,7 @@ def _lab_target():
     target = Target('lab', LAB_INVENTORY, pg_name, pg['langgraph_private_address'],
                     group_vars.get('postgres_port', 5432), group_vars['postgres_admin_password'],
                     rd['langgraph_private_address'], group_vars.get('redis_port', 6379),
-                    group_vars['redis_password'], restart_redis)
+                    group_vars['redis_password'], restart_redis, redis_name)
     return target, lambda: None
 
 
@@ -375,6 +402,18 @@ def target():
         shutil.rmtree(tgt.workdir, ignore_errors=True)
         for path in _SNAPSHOT:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def forms(secret):
+    """The password as it could appear in output: plain, URL-encoded in three ways."""
+    every = ''.join('%%%02X' % b for b in bytearray(secret.encode('utf-8')))
+    return {secret, quote(secret, safe=''), quote_plus(secret), quote(secret), every, every.lower()}
+
+
+def assert_hidden(output, secrets):
+    for secret in secrets:
+        for form in forms(secret):
+            assert form not in output, 'a password (%r form) appears in the output' % form
 
 
 @pytest.fixture

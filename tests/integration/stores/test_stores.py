@@ -7,14 +7,13 @@ __metaclass__ = type
 
 import json
 import os
-from urllib.parse import quote, quote_plus
 
 import psycopg2
 import pytest
 import redis
 import yaml
 
-from conftest import REPO
+from conftest import PREFIX, REPO, assert_hidden
 
 # Passwords with every character that needs care in a URI, and unicode.
 PASSWORDS = ['pw-@:/%#?&-\u00e4\u00df-' + str(i) for i in range(40)]
@@ -97,7 +96,7 @@ def test_exhaustion_is_a_clear_error(target, names):
     instance = 'exhaustion-test'
     first = target.module('deployment_redis', redis_args(target, names(1)[0], redis_instance=instance))
     databases = first['databases']['count']
-    fillers = ['%sfill-%d' % ('it-', i) for i in range(databases - 3)]
+    fillers = ['%sfill-%d' % (PREFIX, i) for i in range(databases - 3)]
     target.query('INSERT INTO deployments (name) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING', (fillers,))
     target.query("""INSERT INTO redis_allocations (redis_instance, db_number, deployment)
                     SELECT %s, n + 1, unnest FROM unnest(%s::text[]) WITH ORDINALITY AS t(unnest, n)""",
@@ -272,18 +271,6 @@ def test_bad_redis_connection_touches_nothing(target, names, change, message):
 
 
 # --- secrets -------------------------------------------------------------------------------------
-
-def forms(secret):
-    """The password as it could appear in output: plain, URL-encoded in three ways."""
-    every = ''.join('%%%02X' % b for b in bytearray(secret.encode('utf-8')))
-    return {secret, quote(secret, safe=''), quote_plus(secret), quote(secret), every, every.lower()}
-
-
-def assert_hidden(output, secrets):
-    for secret in secrets:
-        for form in forms(secret):
-            assert form not in output, 'a password (%r form) appears in the output' % form
-
 
 def test_no_password_in_vvv_output(target, names):
     name = names(1)[0]

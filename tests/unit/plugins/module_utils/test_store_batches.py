@@ -15,10 +15,12 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.store_batches i
     index_servers,
     plan_record,
     plan_stores,
+    redis_instance,
+    store_uris,
 )
 
 PG = {'pg1': dict(host='pg1'), 'pg2': dict(host='pg2')}
-REDIS = {'redis1': dict(host='redis1')}
+REDIS = {'redis1': dict(host='redis1', address='10.0.0.12', port=6379)}
 
 
 def d(name, postgres_host='pg1', redis_host='redis1', state='present', purge=False, password=None, type=None):
@@ -62,6 +64,31 @@ def test_a_deployment_asked_to_move_fails_alone():
 def test_bad_input_is_refused(deployments, seed, message):
     with pytest.raises(StoreError, match=message):
         plan_stores(deployments, PG, REDIS, {}, seed)
+
+
+@pytest.mark.parametrize('recorded, allocated, hosts', [
+    ({}, {}, (None, None)),                                                # nothing anywhere: nothing to do
+    ({'a': dict(postgres_database=None)}, {'a': '10.0.0.12:6379'}, (None, 'redis1')),  # found by its allocation
+    ({'a': dict(postgres_database='lg_a', postgres_host='pg2')}, {}, ('pg2', None)),
+])
+def test_removal_finds_the_stores_or_has_nothing_to_do(recorded, allocated, hosts):
+    entries, failed = plan_stores([d('a', None, None, state='absent', purge=True)], PG, REDIS, recorded, None,
+                                  allocated)
+    assert not failed and (entries[0]['postgres_host'], entries[0]['redis_host']) == hosts
+
+
+@pytest.mark.parametrize('recorded, allocated, message', [
+    ({'a': dict(postgres_database='lg_a')}, {}, 'deployment a has no Postgres host'),   # a legacy database
+    ({}, {'a': '10.9.9.9:6379'}, 'has a Redis database on 10.9.9.9:6379, which redis_servers does not list'),
+])
+def test_removal_without_a_host_for_what_exists_is_refused(recorded, allocated, message):
+    with pytest.raises(StoreError, match=message):
+        plan_stores([d('a', None, None, state='absent', purge=True)], PG, REDIS, recorded, None, allocated)
+
+
+def test_a_new_deployment_needs_its_hosts():
+    with pytest.raises(StoreError, match='deployment a has no Redis host'):
+        plan_stores([d('a', 'pg1', None)], PG, REDIS, {}, 'seed', {})
 
 
 def test_absent_needs_no_password():
@@ -129,3 +156,18 @@ def test_exhaustion_message_names_instance_and_variable():
     _numbers, refused = assign_redis_dbs({'x': 1}, ['a'], 2, '10.0.0.5:6379')
     assert refused == {'a': 'Redis at 10.0.0.5:6379 has no free database: 1 of 1 are allocated; '
                             'raise redis_databases'}
+
+
+def test_the_instance_key_is_the_address():
+    assert redis_instance(dict(host='redis1', address='10.0.0.12', port=6379)) == '10.0.0.12:6379'
+
+
+@pytest.mark.parametrize('password, visible', [('a-long-random-password-0123', False), ('1', True)])
+def test_store_uris(password, visible):
+    pair = store_uris(dict(name='support-bot', password=password),
+                      dict(address='10.0.0.11', port=5432, sslmode='require'),
+                      dict(address='10.0.0.12', port=6379, password='redis-secret-pw', tls=True), 3)
+    assert pair['database_uri_masked'] == 'postgresql://lg_support_bot:********@10.0.0.11:5432/lg_support_bot?sslmode=require'
+    assert pair['redis_uri_masked'] == 'rediss://:********@10.0.0.12:6379/3'
+    assert pair['database_uri'].startswith('postgresql://lg_support_bot:%')
+    assert pair['password_visible'] is visible
