@@ -128,7 +128,7 @@ def prepare(conn, holder=None, ttl=3600, revisions=(), statuses=(), assignments=
 def finish(conn, holder, statuses=(), applied=(), check_mode=False):
     """Record how the run ended and release holder's locks. What concerns a
     deployment another live job holds now (this run's lease expired and was
-    taken over) is not recorded but returned in skipped: the run is over
+    taken over) is not recorded but returned in not_recorded: the run is over
     either way, and its other locks must not wait for their expiry."""
     version, result = _migrate(conn, check_mode)
     names = cd.unique([item['deployment'] for group in (statuses, applied) for item in group])
@@ -152,5 +152,5 @@ def finish(conn, holder, statuses=(), applied=(), check_mode=False):
     result['actions'] += ['release the lock of %s' % name for name in released]
     result['changed'] = result['changed'] or bool(status_updates or applied_updates or released)
     result['released'] = released
-    result['skipped'] = dict((name, cd.public_lock(lock)) for name, lock in skipped.items())
+    result['not_recorded'] = dict((name, cd.public_lock(lock)) for name, lock in skipped.items())
     return result

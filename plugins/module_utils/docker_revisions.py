@@ -403,7 +403,7 @@ def apply_containers(client, starts, stop_names, secrets, skip, health_path, hea
         return dict(started=[s.as_dict() for s in plan.create + plan.restart],
                     kept=[s.as_dict() for s in plan.keep],
                     stopped=[n for n in stops if app_host.deployment_of(n) not in failed],
-                    removed=[], failures=failed, skipped=plan.skipped)
+                    removed=[], failures=failed, left_alone=plan.skipped)
 
     deployment_of = dict((s.name, s.deployment) for s in starts)
     created, restarted, problems = start_and_gate(client, plan, secrets, health_path, health_timeout, bind_address,
@@ -420,7 +420,7 @@ def apply_containers(client, starts, stop_names, secrets, skip, health_path, hea
     done = set(created + restarted)
     return dict(started=[s.as_dict() for s in plan.create + plan.restart if s.name in done and s.deployment not in failed],
                 kept=[s.as_dict() for s in plan.keep if s.deployment not in failed],
-                stopped=stopped, removed=removed, failures=failed, skipped=plan.skipped)
+                stopped=stopped, removed=removed, failures=failed, left_alone=plan.skipped)
 
 
 def run_migrations(client, migrations, secrets, timeout, check_mode, sleep=time.sleep, clock=time.monotonic):

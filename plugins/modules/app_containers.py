@@ -201,7 +201,7 @@ stopped:
   type: list
   elements: str
   sample: [lg-support-bot-r2-1]
-skipped:
+left_alone:
   description: Deployments of O(start) left alone because O(skip) lists them.
   returned: always
   type: list

@@ -319,7 +319,7 @@ released:
   type: list
   elements: str
   sample: [support-bot]
-skipped:
+not_recorded:
   description: >-
     Deployments whose statuses or applied counts were not recorded because another live job holds their lock
     now (this run's lease expired and was taken over), with that lock.
@@ -391,7 +391,7 @@ def run(module):
                                            p['assignments'], p['scale_events'], module.check_mode)
         else:
             result = control_steps.finish(conn, p['holder'], p['statuses'], p['applied'], module.check_mode)
-            for name, lock in sorted(result['skipped'].items()):
+            for name, lock in sorted(result['not_recorded'].items()):
                 module.warn('the statuses and counts of %s were not recorded: %s holds its lock since %s (%s), '
                             'as the lease of %s expired' % (name, lock['holder'], lock['since'], lock['purpose'],
                                                             p['holder']))

@@ -131,7 +131,7 @@ containers:
   type: list
   elements: str
   sample: [lg-support-bot-r4-migrate]
-skipped:
+left_alone:
   description: Deployments of O(migrations) left alone because O(skip) lists them.
   returned: always
   type: list
@@ -178,7 +178,7 @@ def main():
         module.fail_json(msg=str(exc))
     except engine.host_errors() as exc:
         module.fail_json(msg="Docker engine at %s: %s" % (params['docker_host'], exc))
-    result['skipped'] = sorted(m.deployment for m in migrations if m.deployment in skip)
+    result['left_alone'] = sorted(m.deployment for m in migrations if m.deployment in skip)
     module.exit_json(changed=bool(result['containers']), **result)
 
 

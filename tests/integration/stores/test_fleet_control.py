@@ -97,7 +97,7 @@ def test_begin_prepare_finish_round_trip(target, names):
         dict(deployment=third, number=1, status='failed', reason='not healthy')
     ], applied=[dict(deployment=third, decision_id=decision, applied=3)])
     assert not finished.get('failed'), finished.get('msg')
-    assert finished['released'] == sorted(deployments) and finished['skipped'] == {}
+    assert finished['released'] == sorted(deployments) and finished['not_recorded'] == {}
     assert lock_rows(target, deployments) == {}
     again = control(target, 'finish', holder=holder, statuses=[dict(deployment=first, number=1, status='deployed')],
                     applied=[dict(deployment=third, decision_id=decision, applied=3)])
@@ -167,8 +167,8 @@ def test_busy_locks_wait_and_are_taken_over_after_expiry(target, names):
     control(target, 'prepare', holder=mine, revisions=[revision(deployments[0], 1)])
     lost = target.module('control_state', dict(target.pg_args(), step='finish', holder=theirs, statuses=[
         dict(deployment=deployments[0], number=1, status='failed', reason='lost')]))
-    assert lost['skipped'] == {deployments[0]: lost['skipped'][deployments[0]]}
-    assert lost['skipped'][deployments[0]]['holder'] == mine and not lost['changed']
+    assert lost['not_recorded'] == {deployments[0]: lost['not_recorded'][deployments[0]]}
+    assert lost['not_recorded'][deployments[0]]['holder'] == mine and not lost['changed']
     assert target.query('SELECT status FROM revisions WHERE deployment = %s', (deployments[0],)) == [('created',)]
     done = control(target, 'finish', holder=mine)
     assert done['released'] == sorted(deployments)

@@ -303,7 +303,7 @@ def test_skip_leaves_a_deployment_alone():
     fake = FakeDocker()
     apply(fake, [start_entry('it-a')])
     result = apply(fake, [start_entry('it-b', port=29001)], stop=['lg-it-a-r1-1'], skip=['it-a', 'it-b'])
-    assert result['skipped'] == ['it-b'] and result['stopped'] == [] and result['started'] == []
+    assert result['left_alone'] == ['it-b'] and result['stopped'] == [] and result['started'] == []
     assert sorted(fake.by_name) == ['lg-it-a-r1-1']
 
 
