@@ -550,7 +550,12 @@ def _assemble(action, plans, fleet, batch, options, control):
         expected = expected_servers(dp, fleet)
         changes = bool(dp.new or dp.old or dp.restart)
         if not changes and lb_in_shape(dp, fleet, expected, d['lb_port']):
-            dp.kind = entry['kind'] = 'unchanged'
+            if dp.kind == 'roll-out':
+                # Everything already runs the target (a run that died after its switch): record it deployed.
+                _plan_revision_records(dp, action, run, holder, [], pins)
+                entry['placement'] = dict((h, len(cs)) for h, cs in dp.keep.items() if cs)
+            else:
+                dp.kind = entry['kind'] = 'unchanged'
             continue
         if not changes:
             dp.kind = entry['kind'] = 'repair'

@@ -103,6 +103,8 @@ def stores_arguments(plan, run):
 
 
 def after_stores(plan, run, result):
+    if not run['stores']:
+        return run
     problem = _host_problem(result)
     for store in plan['stores']:
         if problem:

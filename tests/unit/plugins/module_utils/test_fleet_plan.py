@@ -358,3 +358,13 @@ def test_summary_says_what_happens_per_deployment_and_wave():
                                          'app2 1; start app1 lg-bot-r1-1:20000')
     assert plan['summary'][-1] == ('wave 1/1: start 2 container(s) on 2 host(s); 1 backend(s) switched on every '
                                    'load balancer')
+
+
+def test_a_roll_out_that_died_after_its_switch_is_recorded_deployed():
+    d = deployments(dict(name='bot', min_replicas=2))[0]
+    apps, lbs, ctl = in_place_fleet(d, serving=4)
+    ctl['deployments']['bot']['revisions'] = [revision(4, d, 'rolling_out'), revision(3, d, image=REG + 'bot:0')]
+    ctl['deployments']['bot']['serving'] = 3
+    plan = run('deploy', [d], apps, lbs, ctl)
+    assert plan['deployments']['bot']['kind'] == 'roll-out' and plan['waves'] == []
+    assert plan['finish']['statuses'] == [dict(deployment='bot', number=4, status='deployed', reason=None)]
