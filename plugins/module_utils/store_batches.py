@@ -299,7 +299,7 @@ def record_stores(control, entries, postgres_done, redis_done, check_mode, versi
     with control:
         cur = control.cursor()
         if not check_mode and names:
-            cur.execute('SELECT name FROM deployments WHERE name = ANY(%s) ORDER BY name FOR UPDATE', (names,))
+            cur.execute('SELECT name FROM deployments WHERE name = ANY(%s) ORDER BY name FOR NO KEY UPDATE', (names,))
         recorded = control_plane.recorded_deployments(cur, names, version)
         rows = {}
         for entry in entries:

@@ -16,9 +16,11 @@ description:
     and brings its schema to the latest version this collection knows.
   - The schema is a versioned list of migrations. Each is applied once, in one transaction, under an
     advisory lock, so parallel jobs migrate one after the other; the version is kept in table C(schema_version).
-  - Tables are C(deployments), C(redis_allocations) (unique per instance and number, and per instance and
-    deployment), C(revisions), C(deploy_locks) and C(scale_events).
-  - Run it on the Postgres host (the first host of group C(langgraph_postgres)).
+  - Tables are C(deployments) (with the Postgres and Redis hosts each deployment is pinned to), C(redis_allocations)
+    (unique per instance and number, and per instance and deployment), C(revisions), C(deploy_locks) (leases with an
+    expiry) and C(scale_events).
+  - Run it on the control host (C(langgraph_control_host)). M(selfhost.langgraph.control_state) also migrates, at the
+    start of every run.
 author:
   - selfhost.langgraph maintainers (@selfhost)
 requirements:

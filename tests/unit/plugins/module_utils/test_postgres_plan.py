@@ -6,7 +6,9 @@ __metaclass__ = type
 
 import pytest
 
+from ansible_collections.selfhost.langgraph.plugins.module_utils.passwords import scram_sha_256_verifier
 from ansible_collections.selfhost.langgraph.plugins.module_utils.postgres_store import (
+    check_passwords,
     describe,
     plan_postgres,
 )
@@ -68,3 +70,46 @@ def test_every_action_is_described():
         actions.update(plan_postgres(observed, 'absent', 'lg_bot'))
     texts = describe(sorted(actions), 'lg_bot', 'lg_bot', 'langgraph_admin')
     assert len(texts) == len(actions) and all('lg_bot' in t or 'PUBLIC' in t for t in texts)
+
+
+# --- many roles at once -------------------------------------------------------------------------
+
+class VerifierCursor(object):
+    """Answers the one pg_authid query check_passwords() makes as a superuser."""
+
+    def __init__(self, verifiers):
+        self.verifiers = verifiers
+        self.queries = 0
+
+    def execute(self, sql, args):
+        assert 'pg_authid' in sql
+        self.queries += 1
+        self.rows = [(role, self.verifiers.get(role)) for role in args[0]]
+
+    def fetchall(self):
+        return self.rows
+
+
+def test_check_passwords_as_superuser_reads_the_verifiers_once():
+    salt = b'0123456789abcdef'
+    cur = VerifierCursor({'lg_a': scram_sha_256_verifier('right', salt, 4096),
+                          'lg_b': scram_sha_256_verifier('other', salt, 4096),
+                          'lg_c': 'unknown-format'})
+    states = dict((r, state(admin_superuser=True)) for r in ('lg_a', 'lg_b', 'lg_c'))
+    states['lg_new'] = dict(NOTHING, admin_superuser=True)
+    logins = []
+
+    def try_login(role, password, database):
+        logins.append((role, database))
+        return None  # pg_hba.conf does not let it try
+
+    verdicts = check_passwords(cur, states, dict(lg_a='right', lg_b='right', lg_c='right', lg_new='x'), try_login)
+    assert verdicts == dict(lg_a=True, lg_b=False, lg_c=None, lg_new=False)
+    assert cur.queries == 1 and logins == [('lg_c', 'lg_c')]   # only the one it could not read
+
+
+def test_check_passwords_otherwise_logs_in_as_each_role():
+    states = dict(lg_a=state(), lg_b=state(database_exists=False))
+    verdicts = check_passwords(None, states, dict(lg_a='pw-a', lg_b='pw-b'),
+                               lambda role, password, database: (role, password, database) == ('lg_a', 'pw-a', 'lg_a'))
+    assert verdicts == dict(lg_a=True, lg_b=False)
