@@ -246,11 +246,17 @@ def acquire_many(conn, names, holder, purpose, ttl, wait, poll=1.0, clock=time):
     pending = sorted(set(names))
     deadline = clock.time() + wait
     result = dict(locked=[], taken=[], taken_over={}, busy={})
+    rollbacks = 0
     while pending:
         try:
             before, acquired = try_lock_many(conn, pending, holder, purpose, ttl)
-        except TransactionRollbackError:  # a deadlock or serialization failure: try again
-            clock.sleep(0.05)
+        except TransactionRollbackError:
+            # A deadlock or serialization failure with another job: the attempt
+            # was rolled back, so trying again is safe.
+            rollbacks += 1
+            if rollbacks > 5:
+                raise
+            clock.sleep(0.05 * rollbacks)
             continue
         for name in sorted(acquired):
             result['locked'].append(name)
