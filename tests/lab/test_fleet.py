@@ -58,6 +58,11 @@ def serving(name):
     return int(rows[0]) if rows else None
 
 
+def newest(name):
+    rows = vm_sql(f"SELECT coalesce(max(number), 0) FROM revisions WHERE deployment = '{name}'", "langgraph_control")
+    return int(rows[0])
+
+
 def delete_all():
     for name in NAMES:
         playbook("delete.yml", extra_vars={"langgraph_deployments": entries(), "deployment": name, "purge": True})
@@ -96,8 +101,9 @@ def test_a_limit_that_leaves_the_fleet_out_fails_loudly():
 def test_check_mode_prints_the_plan_and_changes_nothing():
     result = run("deploy.yml", "--check")
     text = output(result)
+    # Revisions outlive a delete: a deployment deleted by an earlier run comes back as a repair of its revision.
     for name in NAMES:
-        assert f"{name}: roll out revision" in text, text[-3000:]
+        assert any(line.startswith(f"{name}: ") and f"start app" in line for line in text.splitlines()), text[-3000:]
     assert "wave 1/1: start 6 container(s) on 2 host(s)" in text, text[-3000:]
     assert all(hosts == [] for hosts in placement().values())
 
@@ -122,6 +128,7 @@ def test_rerun_changes_nothing():
 
 def test_one_broken_image_fails_alone_and_the_others_roll_out_under_load():
     before = dict((name, serving(name)) for name in NAMES)
+    numbers = dict((name, newest(name) + 1) for name in NAMES)
     tags = dict((name, "v2") for name in NAMES)
     tags["fleet-c"] = "broken"
     loads = [Load(f"http://{VMS['lb1']}:{PORTS[name]}", threads=1, max_requests=2000, max_seconds=400)
@@ -136,13 +143,13 @@ def test_one_broken_image_fails_alone_and_the_others_roll_out_under_load():
     text = output(result)
     assert result.returncode != 0, text[-3000:]
     assert "1 of 6 deployment(s) failed; 5 others completed" in text, text[-3000:]
-    assert f"deploy of fleet-c revision {before['fleet-c'] + 1} failed" in text, text[-3000:]
+    assert f"deploy of fleet-c revision {numbers['fleet-c']} failed" in text, text[-3000:]
     for load in loads:
         assert load.failures == [], load.summary()
     assert {name: answer(name) for name in NAMES} == dict(
         (name, "v1" if name == "fleet-c" else "v2") for name in NAMES)
     assert serving("fleet-c") == before["fleet-c"]
-    assert all(serving(name) == before[name] + 1 for name in NAMES if name != "fleet-c")
+    assert all(serving(name) == numbers[name] for name in NAMES if name != "fleet-c")
     where = placement()
     assert all(len(hosts) == 1 for hosts in where.values()), where
     statuses = vm_sql("SELECT status FROM revisions WHERE deployment = 'fleet-c' ORDER BY number DESC LIMIT 1",
