@@ -134,9 +134,9 @@ def finish(conn, holder, statuses=(), applied=(), check_mode=False):
     names = cd.unique([item['deployment'] for group in (statuses, applied) for item in group])
     with conn:  # one transaction: the records and the release together
         cur = conn.cursor()
-        skipped = cd.lock_conflicts(names, cp.locks_of(cur, names, version), holder)
-        statuses = [s for s in statuses if s['deployment'] not in skipped]
-        applied = [a for a in applied if a['deployment'] not in skipped]
+        lost = cd.lock_conflicts(names, cp.locks_of(cur, names, version), holder)
+        statuses = [s for s in statuses if s['deployment'] not in lost]
+        applied = [a for a in applied if a['deployment'] not in lost]
         status_updates = cd.plan_statuses(
             statuses, cp.statuses_for(cur, [(s['deployment'], s['number']) for s in statuses], version))
         applied_updates = cd.plan_applied(
@@ -152,5 +152,5 @@ def finish(conn, holder, statuses=(), applied=(), check_mode=False):
     result['actions'] += ['release the lock of %s' % name for name in released]
     result['changed'] = result['changed'] or bool(status_updates or applied_updates or released)
     result['released'] = released
-    result['not_recorded'] = dict((name, cd.public_lock(lock)) for name, lock in skipped.items())
+    result['not_recorded'] = dict((name, cd.public_lock(lock)) for name, lock in lost.items())
     return result
