@@ -19,6 +19,13 @@ TARGETS = [('deploy', 'main', 'deploy_deployments'),
            ('stores', 'main', 'stores_deployments')]
 
 
+class Dumper(yaml.SafeDumper):
+    """Lists indented under their key, as yamllint (ansible-lint) wants them."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super(Dumper, self).increase_indent(flow, False)
+
+
 def import_model():
     tree = os.path.join(REPO, '.build', 'argument-specs-tree')
     link = os.path.join(tree, 'ansible_collections', 'selfhost', 'langgraph')
@@ -40,7 +47,7 @@ def main():
         with open(path, 'w') as handle:
             handle.write('---\n# The suboptions of %s are written by tools/argument-specs.py from\n'
                          '# plugins/module_utils/deployment.py: change them there.\n' % option)
-            yaml.safe_dump(specs, handle, sort_keys=False, width=110, default_flow_style=False)
+            yaml.dump(specs, handle, Dumper=Dumper, sort_keys=False, width=110, default_flow_style=False)
         print('wrote %s' % path)
 
 

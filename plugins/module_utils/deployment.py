@@ -251,7 +251,7 @@ def _parse_entry(entry, context):
         known = context.get(group)
         if values[key] is not None and known is not None and values[key] not in known:
             problems.append('%s %s is not a host of group %s (its hosts: %s)'
-                            % (key, values[key], 'langgraph_' + key.split('_')[0],
+                            % (key, values[key], 'langgraph_' + key.split('_', 1)[0],
                                ', '.join(known) or 'none'))
     autoscale = dict(AUTOSCALE_DEFAULTS, **context.get('autoscale_defaults', {}))
     for key in AUTOSCALE_DEFAULTS:

@@ -489,7 +489,7 @@ def autoscale_decision(d, fleet, state, current, now):
                                                  status=s.get('status'))
     concurrency = round(sum(totals), 3) if totals else None
     ages = [now - t for t in sampled if isinstance(t, (int, float))]
-    age = max(0.0, max(ages)) if ages and now is not None else None
+    age = max([0.0] + ages) if ages and now is not None else None
     queue = state.get('queue') or {}
     pending = queue.get('pending') if d['autoscale_queue'] else None
     previous = state.get('scale') or None
@@ -606,6 +606,9 @@ def _assemble(action, plans, fleet, batch, options, control):
         entry['start'] = ['%s %s:%d' % (h, container_name(dp.name, e['revision'], e['replica']), e['port'])
                           for h, e in starts]
         entry['stop'] = ['%s %s' % (h, c['name']) for h, c in old]
+        entry['lb_add'] = [_server(h, fleet.by_name[h]['address'], e['revision'], e['replica'], e['port'])['name']
+                           for h, e in starts]
+        entry['lb_drain'] = [server_name(h, c['revision'], c['replica']) for h, c in old]
         _plan_revision_records(dp, action, run, holder, starts, pins)
         _plan_undo(dp, fleet, options, run, starts)
 
@@ -736,6 +739,18 @@ def _plan_prune(plans, fleet, states, options):
     return prune
 
 
+def _what(entry):
+    kind, number = entry['kind'], entry['revision']
+    if kind == 'roll-out':
+        return 'roll out revision %s%s (serving: %s)' % (number, ' (new)' if entry['new_revision'] else '',
+                                                         entry['serving'] or 'none')
+    if kind == 'scale':
+        return 'scale revision %s to %d' % (number, entry['replicas'])
+    if kind == 'repair':
+        return 'repair revision %s' % number
+    return 'unchanged at revision %s' % number
+
+
 def summarize(run, plans):
     """One line per deployment, then one per wave: what check mode prints."""
     lines = []
@@ -748,18 +763,16 @@ def summarize(run, plans):
             lines.append('%s: delete; stop %s' % (dp.name, ', '.join(e.get('stop') or []) or 'nothing'))
             continue
         where = ', '.join('%s %d' % (h, n) for h, n in sorted((e.get('placement') or {}).items()))
-        what = {'roll-out': 'roll out revision %s%s (serving: %s)' % (
-                    e['revision'], ' (new)' if e['new_revision'] else '', e['serving'] or 'none'),
-                'scale': 'scale revision %s to %d' % (e['revision'], e['replicas']),
-                'repair': 'repair revision %s' % e['revision'],
-                'unchanged': 'unchanged at revision %s' % e['revision']}[e['kind']]
-        line = '%s: %s' % (dp.name, what)
+        line = '%s: %s' % (dp.name, _what(e))
         if e['kind'] != 'unchanged':
             line += '; %d container(s)%s' % (e['replicas'], (' on ' + where) if where else '')
             if e.get('start'):
                 line += '; start ' + ', '.join(e['start'])
+            if e.get('lb_add') or e.get('lb_drain'):
+                line += '; every load balancer adds %s and drains %s' % (
+                    ', '.join(e.get('lb_add') or []) or 'nothing', ', '.join(e.get('lb_drain') or []) or 'nothing')
             if e.get('stop'):
-                line += '; then drain and stop ' + ', '.join(e['stop'])
+                line += '; then stop ' + ', '.join(e['stop'])
         if e.get('decision'):
             line += ' [autoscale: %s]' % e['decision']['reason']
         lines.append(line)

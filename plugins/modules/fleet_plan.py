@@ -15,9 +15,9 @@ description:
   - Runs on the controller (an action plugin, no remote call). From the deployment entries, the action and what
     every host reported in this run (M(selfhost.langgraph.control_state) step C(begin),
     M(selfhost.langgraph.app_host_info) on each app host, M(selfhost.langgraph.haproxy_info) on each load
-    balancer), decides every step of the run in pure Python: revisions, placement by capacity, images to pull,
+    balancer), decides every step of the run in pure Python (revisions, placement by capacity, images to pull,
     migrations, per wave the containers to start on each host and the load balancer changes, containers to stop,
-    what undoes a deployment that fails, images to prune.
+    what undoes a deployment that fails, images to prune).
   - Prints one line per deployment and per wave; in check mode that is all a run does.
   - Fails, changing nothing, when the run cannot be planned (a deployment that does not fit the fleet, no revision
     to roll back to, a store host that would move), naming every reason.

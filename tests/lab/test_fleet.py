@@ -103,7 +103,7 @@ def test_check_mode_prints_the_plan_and_changes_nothing():
     text = output(result)
     # Revisions outlive a delete: a deployment deleted by an earlier run comes back as a repair of its revision.
     for name in NAMES:
-        assert any(line.startswith(f"{name}: ") and f"start app" in line for line in text.splitlines()), text[-3000:]
+        assert any(line.startswith(f"{name}: ") and "start app" in line for line in text.splitlines()), text[-3000:]
     assert "wave 1/1: start 6 container(s) on 2 host(s)" in text, text[-3000:]
     assert all(hosts == [] for hosts in placement().values())
 

@@ -104,7 +104,7 @@ def test_rollout_target_table():
         ([revision(4, d, 'failed'), revision(3, d)], 3, (3, False)),             # serving matches
         ([revision(4, d, 'failed')], None, (5, True)),                           # a failed one is not reused
         ([revision(4, d, 'rolling_out'), revision(3, other)], 3, (4, False)),    # resume a run that died
-        ([revision(4, other, 'rolled_back'), revision(3, other)], 3, (5, True)), # new image
+        ([revision(4, other, 'rolled_back'), revision(3, other)], 3, (5, True)),  # new image
     ]
     for history, serving, expected in cases:
         target, new = fp.rollout_target(d, history, serving)
@@ -354,8 +354,9 @@ def test_prune_keeps_the_newest_images_and_those_in_use():
 def test_summary_says_what_happens_per_deployment_and_wave():
     ds = deployments(dict(name='bot', min_replicas=2))
     plan = run('deploy', ds, [app('app1'), app('app2')])
-    assert plan['summary'][0].startswith('bot: roll out revision 1 (new) (serving: none); 2 container(s) on app1 1, '
-                                         'app2 1; start app1 lg-bot-r1-1:20000')
+    assert plan['summary'][0] == ('bot: roll out revision 1 (new) (serving: none); 2 container(s) on app1 1, app2 1; '
+                                  'start app1 lg-bot-r1-1:20000, app2 lg-bot-r1-1:20000; every load balancer adds '
+                                  'app1-r1-1, app2-r1-1 and drains nothing')
     assert plan['summary'][-1] == ('wave 1/1: start 2 container(s) on 2 host(s); 1 backend(s) switched on every '
                                    'load balancer')
 

@@ -15,9 +15,11 @@ def three_deployments_rolling_out():
                      dict(name='ccc', image=REG + 'ccc:2'))
     apps = [app('app1', *[container(n, 1, port=20000 + i) for i, n in enumerate(('aaa', 'bbb', 'ccc'))]),
             app('app2')]
-    old = dict((d['name'], dict(revisions=[dict(number=1, image=REG + d['name'] + ':1', env={}, secret_names=[],
-                                               env_fingerprint='old', status='deployed')], serving=1,
-                                postgres_host='pg1', redis_host='redis1')) for d in ds)
+    old = {}
+    for d in ds:
+        first = dict(number=1, image=REG + d['name'] + ':1', env={}, secret_names=[], env_fingerprint='old',
+                     status='deployed')
+        old[d['name']] = dict(revisions=[first], serving=1, postgres_host='pg1', redis_host='redis1')
     return plan_run('deploy', ds, apps, ctl=control(old))
 
 
@@ -34,8 +36,8 @@ def test_one_of_three_failing_leaves_the_others_rolled_out():
     assert [b['deployment'] for b in fr.undo_backends(plan, run)] == ['bbb']
     assert fr.stop_lists(plan, run) == {'app1': ['lg-aaa-r1-1', 'lg-bbb-r2-1', 'lg-ccc-r1-1']}
     statuses = fr.finish_arguments(plan, run)['statuses']
-    assert [(s['deployment'], s['status']) for s in statuses] == [('aaa', 'deployed'), ('bbb', 'failed'),
-                                                                   ('ccc', 'deployed')]
+    assert [(s['deployment'], s['status']) for s in statuses] == [
+        ('aaa', 'deployed'), ('bbb', 'failed'), ('ccc', 'deployed')]
     message = fr.failure_message(plan, run)
     assert message.startswith('1 of 3 deployment(s) failed; 2 others completed')
     assert 'deploy of bbb revision 2 failed: on app1: not healthy: exit 3 (its serving revision keeps serving)' in message

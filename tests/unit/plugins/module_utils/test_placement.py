@@ -16,8 +16,9 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.placement impor
     ({'cpus': 2, 'memory_mb': 4096}, {'langgraph_app_cpu_overcommit': 1}, (1.5, 3072)),
     ({'cpus': 2, 'memory_mb': 4096}, {'langgraph_app_cpus': 16, 'langgraph_app_memory_mb': 65536},
      ((16 - 0.5) * 4, 65536 - 1024)),
-    ({'cpus': 4, 'memory_mb': 8192}, {'langgraph_app_reserve_cpus': 0, 'langgraph_app_reserve_memory_mb': 0,
-                                       'langgraph_app_memory_overcommit': 1.5}, (16, 12288)),
+    ({'cpus': 4, 'memory_mb': 8192},
+     {'langgraph_app_reserve_cpus': 0, 'langgraph_app_reserve_memory_mb': 0, 'langgraph_app_memory_overcommit': 1.5},
+     (16, 12288)),
     (None, {}, (0, 0)),
 ])
 def test_host_capacity(reported, overrides, expected):
