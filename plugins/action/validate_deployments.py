@@ -16,6 +16,7 @@ def context_of(args):
     """The parse context from the task's arguments."""
     return dict(
         image_required=args.get('action', 'deploy') == 'deploy',
+        lb_port_required=args.get('action', 'deploy') != 'stores',
         control_database=args.get('control_database') or 'langgraph_control',
         postgres_hosts=list(args.get('postgres_hosts') or []),
         redis_hosts=list(args.get('redis_hosts') or []),

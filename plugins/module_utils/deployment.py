@@ -237,7 +237,8 @@ def _parse_entry(entry, context):
         except StoreError as exc:
             problems.append(str(exc))
     if values['lb_port'] is None:
-        problems.append('lb_port is missing: the load balancer port that serves the deployment')
+        if context.get('lb_port_required', True):
+            problems.append('lb_port is missing: the load balancer port that serves the deployment')
     elif not 1 <= values['lb_port'] <= 65535:
         problems.append('lb_port must be a port from 1 to 65535, not %d' % values['lb_port'])
     elif values['lb_port'] in context.get('reserved_ports', {}):
@@ -288,7 +289,7 @@ def _parse_entry(entry, context):
 def parse_deployments(entries, context=None):
     """Normalized deployments (no secret values), in the order given.
 
-    context: image_required (bool), control_database, postgres_hosts and
+    context: image_required and lb_port_required (bools), control_database, postgres_hosts and
     redis_hosts (inventory names, to check pins), reserved_ports ({port: what
     uses it}), autoscale_defaults (the fleet's values of AUTOSCALE_DEFAULTS).
     Raises DeploymentError listing every problem of every entry.

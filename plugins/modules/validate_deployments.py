@@ -46,7 +46,7 @@ options:
     description: What the run does; V(deploy) requires an image on every entry.
     type: str
     default: deploy
-    choices: [deploy, rollback, scale, delete, status, reconcile, autoscale]
+    choices: [deploy, rollback, scale, delete, status, reconcile, autoscale, stores]
   postgres_hosts:
     description: Hosts of group C(langgraph_postgres), to check C(postgres_host).
     type: list

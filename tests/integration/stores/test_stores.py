@@ -330,7 +330,7 @@ def test_playbook_rejects_bad_names_before_touching_anything(target, names):
     good = names(1)[0]
     extra = deployments_vars(target, [dict(name=good), dict(name='Bad_Name')])
     rc, output = target.playbook(os.path.join(REPO, 'playbooks', 'stores.yml'), extra=extra)
-    assert rc != 0 and 'Invalid deployment names Bad_Name' in output
+    assert rc != 0 and "invalid deployment name 'Bad_Name'" in output
     assert not role_exists(target, pg_name(good)) and allocation(target, good) is None
 
 

@@ -117,6 +117,10 @@ def test_duplicate_names():
         parse(entry(), entry(lb_port=9000))
 
 
+def test_lb_port_not_needed_for_stores_only():
+    assert parse(entry(lb_port=None), lb_port_required=False)[0]['lb_port'] is None
+
+
 def test_image_not_needed_to_scale_or_delete():
     assert parse(entry(image=None), image_required=False)[0]['image'] is None
 
