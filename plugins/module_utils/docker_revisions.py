@@ -1,11 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: selfhost.langgraph contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Carries out revision_plan and app_host steps on one host's Docker engine (Docker SDK).
-
-The first part serves revision_containers (one deployment); the second the
-host-wide executors (app_host_info, app_containers, revision_migrations,
-app_images): one list call per look at the host, every container of a call
+"""Carries out app_host steps on one host's Docker engine (Docker SDK), for
+the host-wide executors app_host_info, app_containers, revision_migrations and
+app_images: one list call per look at the host, every container of a call
 handled at once in threads, per-deployment failures returned, not raised."""
 
 from __future__ import absolute_import, division, print_function
@@ -19,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils import revision_plan as rp
 from ansible_collections.selfhost.langgraph.plugins.module_utils import app_host
 from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import mask_uri_passwords
@@ -55,22 +52,6 @@ def connect(docker_host, timeout=60):
     return docker.APIClient(base_url=docker_host, version='auto', timeout=timeout)
 
 
-def observe(client, deployment):
-    """The managed containers of a deployment on this engine, any revision."""
-    found = []
-    filters = {'label': ['%s=%s' % (rp.LABEL_DEPLOYMENT, deployment), rp.LABEL_MANAGED]}
-    for summary in client.containers(all=True, filters=filters):
-        labels = summary.get('Labels') or {}
-        found.append(rp.Observed(
-            name=summary['Names'][0].lstrip('/'),
-            revision=int(labels[rp.LABEL_REVISION]),
-            replica=int(labels[rp.LABEL_REPLICA]),
-            port=int(labels[rp.LABEL_PORT]),
-            fingerprint=labels.get(rp.LABEL_FINGERPRINT),
-            running=summary.get('State') == 'running'))
-    return sorted(found, key=lambda c: (c.revision, c.replica))
-
-
 def listening_ports():
     """Ports programs listen on, from the host's /proc/net/tcp and tcp6."""
     used = set()
@@ -83,38 +64,6 @@ def listening_ports():
     return used
 
 
-def used_host_ports(client):
-    """Host ports that containers publish or that programs listen on."""
-    return set(app_host.port_owners(client.containers(all=True), listening_ports()))
-
-
-def create_replica(client, spec, replica, port):
-    """Creates and starts one replica; returns its name."""
-    name = rp.container_name(spec['deployment'], spec['revision'], replica)
-    labels = rp.container_labels(spec['deployment'], spec['revision'], replica, port, spec['fingerprint'],
-                                 spec['image'])
-    host_config = client.create_host_config(
-        port_bindings={rp.SERVER_PORT: (spec['bind_address'], port)},
-        restart_policy={'Name': 'unless-stopped'},
-        nano_cpus=int(spec['cpus'] * 1e9),
-        mem_limit='%dm' % spec['memory_mb'],
-    )
-    client.create_container(
-        image=spec['image'], name=name, environment=spec['environment'], labels=labels,
-        ports=[rp.SERVER_PORT], host_config=host_config, stop_timeout=spec['stop_timeout'])
-    client.start(name)
-    return name
-
-
-def remove(client, name, stop_timeout):
-    """Stops a container with SIGTERM (the server drains) and removes it."""
-    try:
-        client.stop(name, timeout=stop_timeout)
-        client.remove_container(name, v=True)
-    except docker.errors.NotFound:
-        pass
-
-
 def probe(port, path, timeout=2, host='127.0.0.1'):
     """HTTP status of GET path on host:port, or None when nothing answers."""
     try:
@@ -125,39 +74,12 @@ def probe(port, path, timeout=2, host='127.0.0.1'):
         return None
 
 
-def wait_healthy(client, containers, path, timeout):
-    """Waits until every (name, port) answers 200 on path; raises with the
-    reason and the log tail of the first that does not."""
-    pending = dict(containers)
-    deadline = time.time() + timeout
-    last = {}
-    while pending:
-        for name, port in list(pending.items()):
-            last[name] = probe(port, path)
-            if last[name] == 200:
-                del pending[name]
-                continue
-            state = client.inspect_container(name)['State']
-            if not state.get('Running'):
-                raise StoreError("container %s exited (code %s) before it was healthy; its last log lines:\n%s"
-                                 % (name, state.get('ExitCode'), log_tail(client, name)))
-        if not pending:
-            break
-        if time.time() > deadline:
-            name = sorted(pending)[0]
-            raise StoreError("container %s was not healthy within %d s (GET %s answered %s); its last log lines:\n%s"
-                             % (name, timeout, path, last.get(name) or 'nothing', log_tail(client, name)))
-        time.sleep(0.25)
-
-
 def log_tail(client, name, lines=20):
     try:
         return mask_uri_passwords(client.logs(name, tail=lines).decode('utf-8', 'replace').rstrip())
     except docker.errors.APIError as exc:
         return '(logs unavailable: %s)' % exc
 
-
-# --- the whole host at once ----------------------------------------------------------------
 
 def in_parallel(function, items, workers=MAX_THREADS, item_errors=None):
     """[(item, result, error)] of function(item) for every item, run in threads,

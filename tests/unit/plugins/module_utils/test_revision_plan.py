@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Planning a revision's containers on one host: tables of cases."""
+"""What a revision's containers carry: tables of cases."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -11,60 +11,6 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils import revision
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 
 FP = 'f' * 16
-
-
-def c(revision, replica, running=True, fingerprint=FP, port=None):
-    return rp.Observed(rp.container_name('bot', revision, replica), revision, replica,
-                       port or 20000 + 10 * revision + replica, fingerprint, running)
-
-
-@pytest.mark.parametrize('observed, replicas, create, start, remove', [
-    ([], 2, [1, 2], [], []),
-    ([c(1, 1), c(1, 2)], 2, [], [], []),
-    ([c(1, 1)], 3, [2, 3], [], []),
-    ([c(1, 1), c(1, 2), c(1, 3)], 1, [], [], ['lg-bot-r1-2', 'lg-bot-r1-3']),
-    ([c(1, 2)], 2, [1], [], []),
-    ([c(1, 1, running=False)], 1, [], ['lg-bot-r1-1'], []),
-    ([c(1, 1)], 0, [], [], ['lg-bot-r1-1']),
-    # Other revisions are not this plan's business: the roll-out drains them first.
-    ([c(1, 1), c(2, 1)], 1, [], [], []),
-    ([c(2, 1)], 1, [1], [], []),
-], ids=['fresh', 'steady', 'scale-up', 'scale-down', 'fill-gap', 'restart-stopped', 'to-zero',
-        'other-revision-kept', 'only-other-revision'])
-def test_plan_revision(observed, replicas, create, start, remove):
-    plan = rp.plan_revision(observed, 1, replicas, FP)
-    assert (plan.create, plan.start, plan.remove) == (create, start, remove)
-    assert plan.changed == bool(create or start or remove)
-
-
-def test_plan_refuses_a_changed_revision():
-    with pytest.raises(StoreError, match='revisions are immutable'):
-        rp.plan_revision([c(1, 1, fingerprint='0' * 16)], 1, 1, FP)
-
-
-@pytest.mark.parametrize('revisions, expected', [
-    (None, ['lg-bot-r1-1', 'lg-bot-r2-1']),
-    ([1], ['lg-bot-r1-1']),
-    ([3], []),
-])
-def test_plan_removal(revisions, expected):
-    assert rp.plan_removal([c(1, 1), c(2, 1)], revisions) == expected
-
-
-@pytest.mark.parametrize('count, used, low, high, expected', [
-    (2, set(), 20000, 20010, [20000, 20001]),
-    (2, {20000, 20002}, 20000, 20010, [20001, 20003]),
-    (0, set(), 20000, 20000, []),
-    (1, {19999}, 20000, 20000, [20000]),
-])
-def test_pick_ports(count, used, low, high, expected):
-    assert rp.pick_ports(count, used, low, high) == expected
-
-
-def test_pick_ports_exhausted_says_what_to_do():
-    with pytest.raises(StoreError, match='no free host port for 2 more container.*widen port_range'):
-        rp.pick_ports(2, {20000}, 20000, 20001)
-
 
 PROC_NET_TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1
