@@ -30,57 +30,6 @@ def db_now(cur):
     return cur.fetchone()[0]
 
 
-def check_deployment(cur, deployment):
-    cur.execute('SELECT type FROM deployments WHERE name = %s', (deployment,))
-    row = cur.fetchone()
-    if row is None:
-        raise StoreError('unknown deployment %s: the control database has no such deployment; deploy it first '
-                         '(playbooks/deploy.yml) or check the name' % deployment)
-    return row[0]
-
-
-def last_event(cur, deployment):
-    """The newest decision, as a dict with epoch timestamps, or None."""
-    cur.execute('SELECT %s FROM scale_events WHERE deployment = %%s ORDER BY decided_at DESC, id DESC LIMIT 1'
-                % ', '.join(EVENT_COLUMNS), (deployment,))
-    row = cur.fetchone()
-    if row is None:
-        return None
-    event = dict(zip(EVENT_COLUMNS, row))
-    for key in ('decided_at', 'low_since', 'scale_down_at'):
-        event[key] = _epoch(event[key])
-    return event
-
-
-def timer_state(event):
-    """The policy's state from the newest decision."""
-    if event is None:
-        return None
-    return dict(low_since=event['low_since'], scale_down_at=event['scale_down_at'],
-                current=event['current_replicas'])
-
-
-def record(cur, deployment, inputs, current, decision):
-    cur.execute(
-        'INSERT INTO scale_events (deployment, inputs, current_replicas, desired, reason, low_since, scale_down_at) '
-        'VALUES (%s, %s, %s, %s, %s, to_timestamp(%s), to_timestamp(%s)) RETURNING id',
-        (deployment, json.dumps(inputs, sort_keys=True), current, decision['desired'], decision['reason'],
-         decision['low_since'], decision['scale_down_at']))
-    return cur.fetchone()[0]
-
-
-def record_applied(cur, deployment, decision_id, applied):
-    """Sets what was applied on a decision; returns whether it changed."""
-    cur.execute('SELECT applied FROM scale_events WHERE id = %s AND deployment = %s', (decision_id, deployment))
-    row = cur.fetchone()
-    if row is None:
-        raise StoreError('deployment %s has no scale decision %d' % (deployment, decision_id))
-    if row[0] == applied:
-        return False
-    cur.execute('UPDATE scale_events SET applied = %s WHERE id = %s', (applied, decision_id))
-    return True
-
-
 def queue_depth(cur):
     """Pending (due) and running runs of a LangGraph server's database."""
     cur.execute("SELECT to_regclass('runs') IS NOT NULL")
@@ -92,8 +41,6 @@ def queue_depth(cur):
     return int(pending), int(running)
 
 
-# --- many deployments at once (the fleet control loop) ---------------------------------------------
-
 def _event(row):
     event = dict(zip(EVENT_COLUMNS, row))
     for key in ('decided_at', 'low_since', 'scale_down_at'):
@@ -102,7 +49,7 @@ def _event(row):
 
 
 def last_events(cur, names):
-    """{name: newest decision (as last_event() returns it)} of the names that have one."""
+    """{name: newest decision, with epoch timestamps} of the names that have one."""
     if not names:
         return {}
     cur.execute('SELECT DISTINCT ON (deployment) deployment, %s FROM scale_events WHERE deployment = ANY(%%s) '
