@@ -24,10 +24,8 @@ except ImportError:  # reported by connection.check_libraries()
     class TransactionRollbackError(Exception):
         pass
 
-REVISION_COLUMNS = ('number', 'image', 'image_digest', 'env_fingerprint', 'env', 'secret_names', 'status',
-                    'status_reason', 'created_by', 'created_at', 'deployed_at')
-FINAL_STATUSES = ('deployed', 'failed', 'superseded', 'rolled_back')
 
+# --- one deployment's lock (the deploy_lock module) ---------------------------------------------
 
 def ensure_deployment_row(cur, deployment):
     cur.execute("INSERT INTO deployments (name) VALUES (%s) ON CONFLICT (name) DO NOTHING", (deployment,))
@@ -37,10 +35,7 @@ def lock_holder(cur, deployment):
     cur.execute("SELECT holder, purpose, since, expires_at, expires_at < now() FROM deploy_locks "
                 "WHERE deployment = %s", (deployment,))
     row = cur.fetchone()
-    if row is None:
-        return None
-    return dict(holder=row[0], purpose=row[1], since=row[2].isoformat(),
-                expires_at=row[3].isoformat() if row[3] else None, expired=bool(row[4]))
+    return None if row is None else _lock(row)
 
 
 def try_lock(conn, deployment, holder, purpose, ttl):
@@ -92,97 +87,6 @@ def release_lock(conn, deployment, holder, force=False):
     return released
 
 
-def _revision(row):
-    revision = dict(zip(REVISION_COLUMNS, row))
-    for key in ('created_at', 'deployed_at'):
-        if revision[key] is not None:
-            revision[key] = revision[key].isoformat()
-    return revision
-
-
-def revisions(cur, deployment, limit=None):
-    """The deployment's revisions, newest first."""
-    cur.execute("SELECT %s FROM revisions WHERE deployment = %%s ORDER BY number DESC%s"
-                % (', '.join(REVISION_COLUMNS), ' LIMIT %d' % limit if limit else ''), (deployment,))
-    return [_revision(row) for row in cur.fetchall()]
-
-
-def get_revision(cur, deployment, number):
-    cur.execute("SELECT %s FROM revisions WHERE deployment = %%s AND number = %%s"
-                % ', '.join(REVISION_COLUMNS), (deployment, number))
-    row = cur.fetchone()
-    if row is None:
-        raise StoreError("deployment %s has no revision %d" % (deployment, number))
-    return _revision(row)
-
-
-def plan_revision(history, image, env_fingerprint):
-    """A new revision is recorded unless the newest one has the same image and
-    environment and did not fail: re-running a deploy is not a new revision.
-    Returns the number of the revision to roll out and whether it is new."""
-    if history:
-        newest = history[0]
-        if (newest['image'], newest['env_fingerprint']) == (image, env_fingerprint) \
-                and newest['status'] not in ('failed', 'rolled_back'):
-            return newest['number'], False
-        return newest['number'] + 1, True
-    return 1, True
-
-
-def record_revision(conn, deployment, image, image_digest, env, secret_names, env_fingerprint, created_by,
-                    check_mode=False):
-    """Returns (revision, created)."""
-    with conn.cursor() as cur:
-        ensure_deployment_row(cur, deployment)
-        # Two jobs recording at once would race on max(number): serialise per deployment.
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext('selfhost.langgraph.revisions:' || %s))",
-                    (deployment,))
-        number, new = plan_revision(revisions(cur, deployment, limit=1), image, env_fingerprint)
-        if new and not check_mode:
-            cur.execute(
-                "INSERT INTO revisions (deployment, number, image, image_digest, env_fingerprint, env, "
-                "secret_names, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (deployment, number, image, image_digest, env_fingerprint, json.dumps(env),
-                 json.dumps(sorted(secret_names)), created_by))
-        revision = get_revision(cur, deployment, number) if not (new and check_mode) else dict(
-            number=number, image=image, image_digest=image_digest, env_fingerprint=env_fingerprint,
-            env=env, secret_names=sorted(secret_names), status='created')
-    if check_mode:
-        conn.rollback()
-    else:
-        conn.commit()
-    return revision, new
-
-
-def set_status(conn, deployment, number, status, reason=None, check_mode=False):
-    """Moves a revision to status; a revision becoming deployed supersedes the
-    one that served before (rolled_back when the new one is older). Returns
-    whether anything changed."""
-    with conn.cursor() as cur:
-        current = get_revision(cur, deployment, number)
-        if current['status'] == status and (reason is None or current['status_reason'] == reason):
-            return False
-        if check_mode:
-            return True
-        if status == 'deployed':
-            cur.execute(
-                "UPDATE revisions SET status = CASE WHEN number > %s THEN 'rolled_back' ELSE 'superseded' END "
-                "WHERE deployment = %s AND status = 'deployed' AND number <> %s", (number, deployment, number))
-        cur.execute(
-            "UPDATE revisions SET status = %s, status_reason = %s, "
-            "deployed_at = CASE WHEN %s = 'deployed' THEN now() ELSE deployed_at END "
-            "WHERE deployment = %s AND number = %s", (status, reason, status, deployment, number))
-    conn.commit()
-    return True
-
-
-def serving_revision(history):
-    for revision in history:
-        if revision['status'] == 'deployed':
-            return revision
-    return None
-
-
 # --- many deployments at once (the fleet control loop) ---------------------------------------------
 #
 # The functions below take a cursor (or a connection for a whole transaction)
@@ -193,6 +97,8 @@ def serving_revision(history):
 PIN_VERSION = 4
 HISTORY_VERSION = 2
 ENV_VERSION = 3
+REVISION_COLUMNS = ('number', 'image', 'image_digest', 'env_fingerprint', 'env', 'secret_names', 'status',
+                    'status_reason', 'created_by', 'created_at', 'deployed_at')
 
 
 def _lock(row):
@@ -296,8 +202,8 @@ def release_locks_of(cur, holder, check_mode=False, version=PIN_VERSION):
 
 
 def lock_revisions_of(cur, names):
-    """Serialise revision numbering per deployment with record_revision() (same
-    advisory lock); in sorted order, so two jobs never wait on each other in a circle."""
+    """Serialise revision numbering per deployment between jobs (an advisory
+    lock each); in sorted order, so two jobs never wait on each other in a circle."""
     if names:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('selfhost.langgraph.revisions:' || d)) "
                     "FROM unnest(%s::text[]) AS d", (sorted(set(names)),))
@@ -328,6 +234,14 @@ def update_deployments(cur, updates):
         "redis_host = coalesce(v.redis_host, d.redis_host), updated_at = now() "
         "FROM (VALUES %s) AS v(name, type, postgres_host, redis_host) WHERE d.name = v.name",
         rows, template='(%s, %s::text, %s::text, %s::text)')
+
+
+def _revision(row):
+    revision = dict(zip(REVISION_COLUMNS, row))
+    for key in ('created_at', 'deployed_at'):
+        if revision[key] is not None:
+            revision[key] = revision[key].isoformat()
+    return revision
 
 
 def _revision_select(version):
