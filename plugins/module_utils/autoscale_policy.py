@@ -7,7 +7,9 @@ the desired container count and the new timer out. Pure: no I/O, no clock.
 Rules (seed 001, "Autoscaling", and the queue-depth metric of newer documents):
 
 - desired = max(ceil(concurrency / target_concurrency), ceil(pending / jobs_per_container)),
-  clamped to [min_replicas, max_replicas]; a development deployment runs at most 1.
+  clamped to [min_replicas, max_replicas]: the deployment model's bounds
+  (deployment.replica_bounds: 1 <= min <= max <= the type's limit, so a
+  development deployment runs at most 1).
 - Tolerance: a rule whose ratio (concurrency / target) lies within
   `tolerance * current` of the current count asks for the current count, so
   that noise around a threshold does not move it.
@@ -23,61 +25,41 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import math
-import re
 
+from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment import (
+    AUTOSCALE_DEFAULTS,
+    DeploymentError,
+    parse_duration,
+    replica_bounds,
+    type_limits,
+)
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
-from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment_types import type_limits
 
-DEFAULT_TARGET_CONCURRENCY = 10
-DEFAULT_JOBS_PER_CONTAINER = 10
-DEFAULT_TOLERANCE = 0.1
-DEFAULT_SCALE_DOWN_DELAY = '30m'
 DEFAULT_MAX_METRICS_AGE = 120
-
-_DURATION_RE = re.compile(r'\A\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*\Z')
 
 
 class PolicyError(StoreError):
     """Bad input to the policy: the message says which and what to do."""
 
 
-def parse_duration(value, what='scale_down_delay'):
-    """Seconds from 1800, '1800', '90s', '30m', '1h', '1h30m' (a float; >= 0)."""
-    if isinstance(value, bool):
-        raise PolicyError('%s must be a duration such as 90s, 30m or 1h, not %r' % (what, value))
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        text = str(value).strip().lower()
-        match = _DURATION_RE.match(text) if text else None
-        if not match or not any(match.groups()):
-            raise PolicyError('%s must be a duration such as 90s, 30m, 1h30m or a number of seconds, not %r'
-                              % (what, value))
-        hours, minutes, seconds_part = (float(g) if g else 0.0 for g in match.groups())
-        seconds = hours * 3600 + minutes * 60 + seconds_part
-    if seconds < 0:
-        raise PolicyError('%s must not be negative (got %r)' % (what, value))
-    return seconds
+def _delay(scale_down_delay):
+    """Seconds of the scale-down delay, read by the deployment model."""
+    try:
+        return parse_duration(scale_down_delay)
+    except ValueError as exc:
+        raise PolicyError(str(exc))
 
 
-def replica_bounds(deployment_type, min_replicas, max_replicas):
-    """Effective (min, max): development runs at most 1 container; production
-    up to its type's limit (10) unless max_replicas says otherwise."""
-    cap = type_limits(deployment_type)['max_replicas']
-    if max_replicas is None:
-        max_replicas = cap
-    if min_replicas is None:
-        min_replicas = 1
-    if min_replicas < 0 or max_replicas < 1:
-        raise PolicyError('replicas must satisfy min_replicas >= 0 and max_replicas >= 1 (got %s..%s)'
-                          % (min_replicas, max_replicas))
-    if min_replicas > max_replicas:
-        raise PolicyError('min_replicas (%d) is greater than max_replicas (%d): lower min_replicas or raise '
-                          'max_replicas' % (min_replicas, max_replicas))
-    if deployment_type == 'development':
-        max_replicas = min(max_replicas, cap)
-        min_replicas = min(min_replicas, max_replicas)
-    return min_replicas, max_replicas
+def _bounds(deployment_type, min_replicas, max_replicas):
+    """(min, max) replicas as the deployment model bounds them."""
+    try:
+        type_limits(deployment_type)
+    except DeploymentError as exc:
+        raise PolicyError(str(exc))
+    bounds, problem = replica_bounds(deployment_type, min_replicas, max_replicas)
+    if problem:
+        raise PolicyError(problem)
+    return bounds
 
 
 def _want(ratio, current, tolerance):
@@ -89,10 +71,10 @@ def _want(ratio, current, tolerance):
 
 
 def decide(current, concurrency, now, pending=None, metrics_age=None, state=None,
-           target_concurrency=DEFAULT_TARGET_CONCURRENCY, jobs_per_container=None,
+           target_concurrency=AUTOSCALE_DEFAULTS['target_concurrency'], jobs_per_container=None,
            min_replicas=1, max_replicas=None, deployment_type='production',
-           tolerance=DEFAULT_TOLERANCE, scale_down_delay=DEFAULT_SCALE_DOWN_DELAY,
-           max_metrics_age=DEFAULT_MAX_METRICS_AGE):
+           tolerance=AUTOSCALE_DEFAULTS['autoscale_tolerance'],
+           scale_down_delay=AUTOSCALE_DEFAULTS['scale_down_delay'], max_metrics_age=DEFAULT_MAX_METRICS_AGE):
     """One decision.
 
     current: containers of the serving revision running now.
@@ -103,7 +85,11 @@ def decide(current, concurrency, now, pending=None, metrics_age=None, state=None
     state: the previous decision's timer: dict(low_since, scale_down_at, current), or None.
     now, low_since, scale_down_at: seconds (any epoch, the same clock).
 
-    Returns dict(desired, apply, reason, low_since, scale_down_at, computed, rules).
+    min_replicas, max_replicas, deployment_type: bounded as the deployment
+        model bounds an entry; bounds it refuses raise PolicyError.
+
+    Returns dict(desired, apply, reason, low_since, scale_down_at, computed,
+    rules, bounds, delay, complete).
     """
     if target_concurrency is None or target_concurrency <= 0:
         raise PolicyError('target_concurrency must be greater than 0 (got %r)' % (target_concurrency,))
@@ -114,8 +100,8 @@ def decide(current, concurrency, now, pending=None, metrics_age=None, state=None
                           % (tolerance,))
     if current is None or current < 0:
         raise PolicyError('current replicas must be 0 or more (got %r)' % (current,))
-    delay = parse_duration(scale_down_delay)
-    low, high = replica_bounds(deployment_type, min_replicas, max_replicas)
+    delay = _delay(scale_down_delay)
+    low, high = _bounds(deployment_type, min_replicas, max_replicas)
     state = state or {}
     # A timer started for another container count (someone scaled by hand) no longer applies.
     if state.get('current') is not None and state.get('current') != current:
