@@ -15,7 +15,6 @@ import glob
 import os
 import time
 
-from ansible_collections.selfhost.langgraph.plugins.module_utils.autoscale_sessions import summarise
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import (
     HAProxyError,
     parse_settings,
@@ -73,6 +72,22 @@ def servers_info(view):
     return dict((name, server_info(s)) for name, s in view['servers'].items())
 
 
+def summarise(samples):
+    """Average and maximum current sessions per server over samples [({server:
+    scur}, backend queue)] (a server missing from a sample counts 0 there);
+    total = sum of the averages + the average backend queue (requests HAProxy
+    holds for want of a free server are load too)."""
+    count = len(samples)
+    names = sorted(set(name for servers, dummy in samples for name in servers))
+    per_server = {}
+    for name in names:
+        values = [servers.get(name, 0) for servers, dummy in samples]
+        per_server[name] = dict(average=round(float(sum(values)) / count, 3), max=max(values))
+    queue_average = round(float(sum(queue for dummy, queue in samples)) / count, 3)
+    total = round(sum(s['average'] for s in per_server.values()) + queue_average, 3)
+    return dict(servers=per_server, queue_average=queue_average, total=total)
+
+
 def summarise_backends(stat_samples, state_rows, files):
     """{deployment: summary} from the `show stat` rows of each sample (oldest first), the `show servers
     state` rows taken after the last one and the files ({deployment: text}).
@@ -86,7 +101,7 @@ def summarise_backends(stat_samples, state_rows, files):
     result = {}
     for deployment in sorted(set(last) | set(files)):
         summary = summarise([
-            (dict((name, (s['scur'], s['status'])) for name, s in v.get(deployment, empty_view())['servers'].items()),
+            (dict((name, s['scur']) for name, s in v.get(deployment, empty_view())['servers'].items()),
              v.get(deployment, empty_view())['queue'])
             for v in views])
         view = last.get(deployment, empty_view())

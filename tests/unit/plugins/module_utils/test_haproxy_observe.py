@@ -12,6 +12,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_observe
     observe,
     read_config_files,
     sample_stat,
+    summarise,
     summarise_backends,
     validate_sampling,
 )
@@ -61,6 +62,19 @@ def test_averages_over_the_window_for_every_backend():
     assert web['file'] is False and web['bind_port'] is None
     assert backends['gone'] == dict(frontend=False, backend=False, file=True, bind_address='*', bind_port=8102,
                                     health_path='/ok', servers={}, queue_average=0.0, total=0.0)
+
+
+def test_summarise_averages_each_server_and_adds_the_queue():
+    result = summarise([({'a': 30, 'b': 4}, 0), ({'a': 40, 'b': 6}, 2), ({'a': 35, 'b': 5}, 0)])
+    assert result['servers'] == {'a': dict(average=35.0, max=40), 'b': dict(average=5.0, max=6)}
+    assert result['queue_average'] == 0.667
+    assert result['total'] == pytest.approx(35 + 5 + 2 / 3.0, abs=0.001)
+
+
+def test_summarise_counts_a_server_added_during_the_window_zero_before():
+    result = summarise([({'a': 10}, 0), ({'a': 10, 'b': 4}, 0)])
+    assert result['servers']['b'] == dict(average=2.0, max=4)
+    assert result['total'] == 12.0
 
 
 @pytest.mark.parametrize('raw, weight, state, status', [
