@@ -25,8 +25,8 @@ description:
     recorded one is no change, a different one is refused. A pin, once set, never changes.
   - O(step=finish) records revision statuses and the replica counts applied for scale decisions, then
     releases every lock of O(holder), also when both lists are empty.
-  - Revision statuses follow M(selfhost.langgraph.deployment_revision) - a revision becoming V(deployed)
-    marks the one deployed before V(superseded), or V(rolled_back) when the new one is older.
+  - A revision becoming V(deployed) marks the one deployed before V(superseded), or V(rolled_back) when
+    the new one is older.
   - Run it once per run on the control host (C(langgraph_control_host)), with the login options from
     C(module_defaults) of C(group/selfhost.langgraph.control).
 author:
@@ -220,7 +220,6 @@ options:
 seealso:
   - module: selfhost.langgraph.deployment_stores
   - module: selfhost.langgraph.deploy_lock
-  - module: selfhost.langgraph.deployment_revision
 '''
 
 EXAMPLES = r'''
