@@ -128,7 +128,7 @@ def _same_status(row, status, reason):
 
 
 def plan_statuses(requests, current):
-    """The revision rows to update, as set_status() would, in request order.
+    """The revision rows to update, in request order.
 
     requests: [{deployment, number, status, reason}]; current: {(deployment,
     number): {status, status_reason}} holding every requested revision that

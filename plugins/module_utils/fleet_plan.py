@@ -38,7 +38,6 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment impo
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import container_name, server_name
 
-ACTIONS = ('deploy', 'rollback', 'scale', 'delete', 'reconcile', 'autoscale', 'status')
 NEVER_DEPLOYED = ('created', 'rolling_out')
 
 
@@ -306,7 +305,7 @@ def plan_run(request):
     """The whole run's plan, or PlanError listing every reason it cannot be made.
 
     request keys:
-      action: one of ACTIONS
+      action: deploy, rollback, scale, delete, reconcile or autoscale
       deployments: the selected normalized deployments (deployment.parse_deployments)
       all_deployments: every normalized deployment (types of containers on the hosts)
       app_hosts: [{name, reachable, address, drain, capacity (cpus, memory_mb), containers, used_ports, images}]

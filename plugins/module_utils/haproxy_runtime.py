@@ -81,13 +81,6 @@ def parse_servers_state(text):
     return rows
 
 
-# srv_admin_state bits (server.h): forced, inherited, configured, resolution and health maintenance; drain.
-ADMIN_MAINT = 0x01 | 0x02 | 0x04 | 0x20 | 0x40
-ADMIN_FORCED_MAINT = 0x01
-ADMIN_CONFIG_MAINT = 0x04
-ADMIN_DRAIN = 0x08 | 0x10
-
-
 def _server(row, extra):
     """One server of a `show stat` row, with its `show servers state` row (extra, may be empty)."""
     weight = _int(row.get('weight'))

@@ -108,14 +108,6 @@ def backend_name(deployment):
     return BACKEND_PREFIX + deployment
 
 
-def deployment_of_backend(backend):
-    """The deployment a backend serves, or None for a backend that is not ours."""
-    if not backend.startswith(BACKEND_PREFIX):
-        return None
-    name = backend[len(BACKEND_PREFIX):]
-    return name if _NAME_RE.match(name) else None
-
-
 def haproxy_config_path(config_dir, deployment):
     """The file holding a deployment's frontend and backend on a load balancer."""
     return os.path.join(config_dir, '%s%s.cfg' % (HAPROXY_FILE_PREFIX, deployment))

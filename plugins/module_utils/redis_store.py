@@ -105,19 +105,6 @@ def release(conn, instance, deployment, flush, check_mode=False):
     return number
 
 
-def allocations(conn, instance):
-    """{deployment: number} of instance (for reports and tests)."""
-    with conn:
-        cur = conn.cursor()
-        if not _tables_exist(cur):
-            return {}
-        cur.execute('SELECT deployment, db_number FROM redis_allocations WHERE redis_instance = %s',
-                    (instance,))
-        return dict(cur.fetchall())
-
-
-# --- many deployments of one instance at once (deployment_stores) ------------------------------------
-
 def per_database(client, numbers, command):
     """Run command (FLUSHDB, DBSIZE) in each of the database numbers over the
     client's one connection; returns {number: reply}. The connection selects
