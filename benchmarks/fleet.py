@@ -578,6 +578,11 @@ def print_table(results, planner):
             verdict(all(spread <= 1 for spread in spreads.values()))))
     for name, seconds in planner.items():
         print('planner, %s: %.3f s (target < 1 s: %s)' % (name, seconds, verdict(seconds < 1)))
+    for n in (1, 12):
+        for step, run in results.get(n, {}).get('runs', {}).items():
+            if run.rc:
+                print('N=%d %s did not succeed (rc %d): %s' % (n, step, run.rc, ' | '.join(
+                    ' '.join(failure.split()) for failure in run.failures()) or run.tail[-500:]))
 
 
 def main():
