@@ -20,10 +20,11 @@ on the controller are not remote calls). After each first deploy, the
 containers per app host. At the end a table: N=1 against N=12, with the
 issue's targets.
 
-Then the planner alone (plugins/module_utils/fleet_plan.plan_run) on a
+First, the planner alone (plugins/module_utils/fleet_plan.plan_run) on a
 simulated fleet of 100 app hosts, 4 Postgres and 4 Redis hosts and 500
 deployments: a deploy of all (half new, half to a new image) and a no-op,
-best of 5, and the peak memory of one plan.
+best of 5, and the peak memory of one plan. The issue's targets are printed
+with the figures: met or MISSED.
 
 Every bench-f-* deployment is deleted (purged) at the start and at the end.
 Traffic goes only to the lab.
@@ -114,18 +115,18 @@ def loadavg():
         return f.read().strip()
 
 
-def entry(name, tag):
+def entry(name, tag, run_id=''):
     """Odd-numbered deployments (bench-f-01 first, the one of N=1) are production with 2 replicas,
-    even-numbered ones development (1 replica)."""
+    even-numbered ones development (1 replica). run_id goes into the environment: see fleet_runs."""
     number = int(name.rsplit('-', 1)[1])
     kind = dict(type='production', min_replicas=2) if number % 2 else dict(type='development')
-    return dict(name=name, image=IMAGE % tag, lb_port=PORTS[name], migrate_command=['migrate'],
-                env={'LOG_LEVEL': 'INFO'}, **kind)
+    env = dict(LOG_LEVEL='INFO', BENCH_RUN=run_id) if run_id else dict(LOG_LEVEL='INFO')
+    return dict(name=name, image=IMAGE % tag, lb_port=PORTS[name], migrate_command=['migrate'], env=env, **kind)
 
 
-def fleet_vars(names, tag, **more):
-    return dict({'langgraph_deployments': [entry(name, tag) for name in names], 'deploy_health_timeout': 150},
-                **more)
+def fleet_vars(names, tag, run_id='', **more):
+    return dict({'langgraph_deployments': [entry(name, tag, run_id) for name in names],
+                 'deploy_health_timeout': 150}, **more)
 
 
 def short_action(action):
@@ -196,7 +197,7 @@ class Run(object):
         self.calls = sum(calls for dummy, dummy, calls, dummy in self.tasks)
         self.changed = sum(stats.get('changed', 0) for stats in (self.report.get('stats') or {}).values())
         self.plan = plan_digest(self.stderr)
-        self.tail = result.stdout[-3000:] + result.stderr[-3000:]
+        self.tail = (result.stderr.strip() or result.stdout)[-2000:]
 
     def failures(self):
         """Messages of the tasks that failed (ignored or not)."""
@@ -205,7 +206,7 @@ class Run(object):
             for task in play.get('tasks') or []:
                 for host, result in (task.get('hosts') or {}).items():
                     if result.get('failed') or result.get('unreachable'):
-                        found.append('%s on %s: %s' % (task['task']['name'], host, str(result.get('msg'))[:400]))
+                        found.append('%s on %s: %s' % (task['task']['name'], host, str(result.get('msg'))[:1500]))
         return found
 
     def show(self, label):
@@ -222,6 +223,10 @@ class Run(object):
             print('    %3d calls %6.1f s  %-22s %s' % (calls, seconds, action, name))
         for failure in self.failures():
             print('    FAILED: %s' % failure)
+        if self.rc:
+            print('    its plan and progress lines:')
+            for line in self.stderr.strip().splitlines()[-30:]:
+                print('      ' + line)
         sys.stdout.flush()
 
 
@@ -315,7 +320,7 @@ def stop_loads(loads):
         stopper.join()
 
 
-def rollout_under_load(names, label):
+def rollout_under_load(names, label, run_id):
     """Roll-out of names to v2 with one bounded Load per deployment; (Run, load figures)."""
     threads = 2 if len(names) == 1 else 1
     loads = dict((name, TimedLoad('http://%s:%d' % (LB, PORTS[name]), threads=threads, max_requests=5000,
@@ -325,7 +330,7 @@ def rollout_under_load(names, label):
     try:
         time.sleep(3)
         started = time.time()
-        run = playbook('deploy.yml', fleet_vars(names, 'v2'), 'roll-out to v2')
+        run = playbook('deploy.yml', fleet_vars(names, 'v2', run_id), 'roll-out to v2')
         ended = time.time()
         time.sleep(3)
         hung = hung_requests(loads, started)
@@ -351,26 +356,31 @@ def rollout_under_load(names, label):
 
 
 def fleet_runs(names):
-    """The five steps for one N; returns ({step: Run}, roll-out load figures, container spreads)."""
+    """The five steps for one N; returns ({step: Run}, roll-out load figures, container spreads).
+
+    Revisions outlive a delete: deploying again an image and environment a deleted deployment once
+    served is a repair of that revision, without its migration, on the new database. A BENCH_RUN
+    variable of this run makes every first deploy a new revision, as for a deployment never seen."""
     label = '[N=%d]' % len(names)
+    run_id = '%s-n%d' % (time.strftime('%Y%m%d%H%M%S'), len(names))
     runs = collections.OrderedDict()
-    runs['first deploy'] = playbook('deploy.yml', fleet_vars(names, 'v1'), 'first deploy')
+    runs['first deploy'] = playbook('deploy.yml', fleet_vars(names, 'v1', run_id), 'first deploy')
     runs['first deploy'].show(label)
     if runs['first deploy'].rc:
-        raise SystemExit('%s first deploy failed:\n%s' % (label, runs['first deploy'].tail))
+        raise SystemExit('%s first deploy failed (see above); nothing more to measure' % label)
     print('%s containers per app host after the first deploy:' % label)
     spreads = print_containers(names, containers_per_host())
 
-    runs['no-op re-run'] = playbook('deploy.yml', fleet_vars(names, 'v1'), 'no-op re-run')
+    runs['no-op re-run'] = playbook('deploy.yml', fleet_vars(names, 'v1', run_id), 'no-op re-run')
     runs['no-op re-run'].show(label)
 
-    runs['roll-out to v2'], figures = rollout_under_load(names, label)
+    runs['roll-out to v2'], figures = rollout_under_load(names, label, run_id)
     runs['roll-out to v2'].show(label)
 
-    runs['autoscale tick'] = playbook('autoscale.yml', fleet_vars(names, 'v2'), 'autoscale tick')
+    runs['autoscale tick'] = playbook('autoscale.yml', fleet_vars(names, 'v2', run_id), 'autoscale tick')
     runs['autoscale tick'].show(label)
 
-    runs['status'] = playbook('status.yml', fleet_vars(names, 'v2'), 'status')
+    runs['status'] = playbook('status.yml', fleet_vars(names, 'v2', run_id), 'status')
     runs['status'].show(label)
     return runs, figures, spreads
 
