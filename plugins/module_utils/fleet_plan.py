@@ -80,6 +80,29 @@ def old_removed_by_wave(old_count, waves):
     return [int(math.floor(old_count * (i + 1) / float(waves))) for i in range(waves)]
 
 
+def desired_count(recorded, observed, low, high):
+    """A deployment's container count: the one recorded (by scale, the autoscaler or the last
+    roll-out), else what runs, else min_replicas; within its bounds. So a host that does not
+    answer never lowers it: its replicas are placed elsewhere instead."""
+    count = recorded if recorded is not None else (observed or low)
+    return min(max(count, low), high)
+
+
+def fail_stale_rollouts(history, taken_over=None):
+    """(history, statuses): revisions still rolling_out belong to a run that is gone (this run
+    holds the lock), so they are failed, with why, before anything else is decided."""
+    fixed, statuses = [], []
+    for revision in history:
+        if revision['status'] == 'rolling_out':
+            why = 'its run (%s) ended before it finished' % (revision.get('created_by') or 'unknown')
+            if taken_over:
+                why += '; its lease (%s) expired at %s' % (taken_over.get('holder'), taken_over.get('expires_at'))
+            revision = dict(revision, status='failed', status_reason=why)
+            statuses.append(dict(number=revision['number'], status='failed', reason=why))
+        fixed.append(revision)
+    return fixed, statuses
+
+
 def rollout_target(deployment, history, serving):
     """The revision a deploy rolls out: (revision dict, is_new).
 
@@ -226,6 +249,9 @@ class DeploymentPlan(object):
         self.migration = None       # (host, entry)
         self.decision = None        # autoscale decision
         self.serving_number = None
+        self.stale = []             # statuses failing the revisions of runs that are gone
+        self.note = ''              # said with the deployment's line (a lock taken over)
+        self.recorded_replicas = None
 
     @property
     def acts(self):
@@ -346,6 +372,14 @@ def plan_run(request):
             dp.kind = 'busy'
             dp.reason = 'its deploy lock was not taken by this run'
             continue
+        if not options.get('check_mode') and action != 'status':
+            history, stale = fail_stale_rollouts(history, state.get('taken_over'))
+            dp.stale = [dict(s, deployment=d['name']) for s in stale]
+        if state.get('taken_over'):
+            lock = state['taken_over']
+            dp.note = 'took over the lock of %s (%s) whose lease expired at %s' % (
+                lock.get('holder'), lock.get('purpose'), lock.get('expires_at'))
+        dp.recorded_replicas = state.get('replicas')
         problem = _choose_target(dp, action, history, serving, state, fleet, options, control.get('now'))
         if problem:
             if problem.startswith('skip:'):
@@ -427,7 +461,8 @@ def _choose_target(dp, action, history, serving, state, fleet, options, now):
     dp.serving_number = serving
     current = _current_count(fleet, dp.name, serving) if serving else 0
     low, high = d['min_replicas'], d['max_replicas']
-    kept_count = min(max(current or low, low), high)
+    recorded = state.get('replicas')
+    kept_count = desired_count(recorded, current, low, high)
     if action == 'delete':
         dp.kind = 'delete'
         dp.target = dict(number=0, image=None, env={}, env_fingerprint=None, status='deleted')
@@ -464,9 +499,10 @@ def _choose_target(dp, action, history, serving, state, fleet, options, now):
     elif action == 'autoscale':
         if not d['autoscale']:
             return 'skip: autoscale is off for it (autoscale: false)'
-        running = _current_count(fleet, dp.name, serving, running_only=True)
-        dp.decision = autoscale_decision(d, fleet, state, running, now)
-        dp.replicas = dp.decision['desired'] if dp.decision['apply'] else max(current, 1)
+        # The count the deployment is at: the recorded one (a host that does not answer keeps it), else what runs.
+        at = recorded if recorded is not None else _current_count(fleet, dp.name, serving, running_only=True)
+        dp.decision = autoscale_decision(d, fleet, state, at, now)
+        dp.replicas = dp.decision['desired'] if dp.decision['apply'] else kept_count
         dp.reason = dp.decision['reason']
     else:
         dp.replicas = kept_count
@@ -518,7 +554,8 @@ def _assemble(action, plans, fleet, batch, options, control):
     holder = options.get('holder')
     run = dict(action=action, deployments={}, pulls={}, migrations={}, waves=[], stop={}, undo={},
                prune={}, stores=[], purge=[], record=dict(revisions=[], statuses=[], assignments=[], scale_events=[]),
-               finish=dict(statuses=[]), summary=[])
+               finish=dict(statuses=[], replicas=[]), audit=[], summary=[],
+               hosts=sorted(set([h['name'] for h in fleet.app] + [lb['name'] for lb in fleet.lbs])))
     pins = _pins(plans, control, options)
     waves = []
 
@@ -528,6 +565,9 @@ def _assemble(action, plans, fleet, batch, options, control):
                      revision=dp.target['number'] if dp.target else None, new_revision=dp.new_revision,
                      serving=getattr(dp, 'serving_number', None))
         run['deployments'][dp.name] = entry
+        run['record']['statuses'].extend(dp.stale)
+        if dp.note:
+            entry['note'] = dp.note
         if dp.decision is not None:
             run['record']['scale_events'].append(dict(
                 deployment=dp.name, inputs=dp.decision['inputs'], current=dp.decision['current'],
@@ -561,6 +601,8 @@ def _assemble(action, plans, fleet, batch, options, control):
         elif dp.kind == 'unchanged':
             dp.kind = entry['kind'] = 'scale' if action in ('scale', 'autoscale') else 'repair'
         entry['kind'] = dp.kind
+        if dp.kind == 'repair':
+            entry['drift'] = drift(dp)
 
         starts = sorted(dp.new + dp.restart, key=lambda he: (fleet.order[he[0]], he[1]['replica']))
         size = chunk_size(batch, max(dp.replicas, 1))
@@ -613,8 +655,36 @@ def _assemble(action, plans, fleet, batch, options, control):
 
     run['waves'] = waves
     run['prune'] = _plan_prune(plans, fleet, states, options)
+    _plan_bookkeeping(action, plans, run)
     run['summary'] = summarize(run, plans)
     return run
+
+
+def drift(dp):
+    """What a repair finds out of step, in words."""
+    found = []
+    if dp.new:
+        found.append('%d container(s) missing' % len(dp.new))
+    if dp.restart:
+        found.append('%d stopped container(s)' % len(dp.restart))
+    if dp.old:
+        found.append('%d container(s) of other revisions or beyond the count' % len(dp.old))
+    return found or ['load balancers out of step']
+
+
+def _plan_bookkeeping(action, plans, run):
+    """The counts to record, and an audit entry per deployment the run changes."""
+    for dp in plans:
+        entry = run['deployments'][dp.name]
+        if entry['kind'] in ('roll-out', 'scale', 'repair', 'delete'):
+            replicas = 0 if entry['kind'] == 'delete' else dp.replicas
+            run['finish']['replicas'].append(dict(deployment=dp.name, replicas=replicas))
+            details = dict((k, entry.get(k)) for k in ('kind', 'revision', 'serving', 'replicas', 'placement',
+                                                       'start', 'stop', 'drift', 'reason') if entry.get(k))
+            run['audit'].append(dict(deployment=dp.name, action=action, details=details))
+        elif entry['kind'] == 'unchanged' and dp.recorded_replicas is None and dp.replicas:
+            # Deployments from before counts were recorded get theirs once.
+            run['finish']['replicas'].append(dict(deployment=dp.name, replicas=dp.replicas))
 
 
 def _unique_servers(servers):
@@ -746,7 +816,7 @@ def _what(entry):
     if kind == 'scale':
         return 'scale revision %s to %d' % (number, entry['replicas'])
     if kind == 'repair':
-        return 'repair revision %s' % number
+        return 'repair revision %s (%s)' % (number, ', '.join(entry.get('drift') or []))
     return 'unchanged at revision %s' % number
 
 
@@ -772,6 +842,8 @@ def summarize(run, plans):
                     ', '.join(e.get('lb_add') or []) or 'nothing', ', '.join(e.get('lb_drain') or []) or 'nothing')
             if e.get('stop'):
                 line += '; then stop ' + ', '.join(e['stop'])
+        if e.get('note'):
+            line += ' [%s]' % e['note']
         if e.get('decision'):
             line += ' [autoscale: %s]' % e['decision']['reason']
         lines.append(line)

@@ -201,7 +201,8 @@ def stop_lists(plan, run):
 
 
 def finish_arguments(plan, run):
-    """control_state step=finish: deployed or failed, and the applied counts."""
+    """control_state step=finish: deployed or failed, the counts that now hold, which hosts
+    answered, and what was done (audit)."""
     statuses = []
     for status in plan['finish']['statuses']:
         name = status['deployment']
@@ -209,7 +210,18 @@ def finish_arguments(plan, run):
             statuses.append(dict(status, status='failed', reason=run['failed'][name][:500]))
         else:
             statuses.append(status)
-    return dict(statuses=statuses)
+    audit = []
+    for entry in plan.get('audit') or []:
+        details = dict(entry['details'])
+        name = entry['deployment']
+        details['outcome'] = 'failed' if name in run['failed'] else 'done'
+        if name in run['failed']:
+            details['failure'] = run['failed'][name][:500]
+        audit.append(dict(entry, details=details))
+    replicas = [r for r in plan['finish'].get('replicas') or [] if r['deployment'] not in run['failed']]
+    hosts = [dict(name=host, up=host not in run['down'], problem=run['down'].get(host))
+             for host in plan.get('hosts') or []]
+    return dict(statuses=statuses, replicas=replicas, hosts=hosts, audit=audit)
 
 
 def applied_counts(plan, run, event_ids):

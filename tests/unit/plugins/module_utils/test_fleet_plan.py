@@ -361,11 +361,62 @@ def test_summary_says_what_happens_per_deployment_and_wave():
                                    'load balancer')
 
 
-def test_a_roll_out_that_died_after_its_switch_is_recorded_deployed():
+def test_a_revision_left_rolling_out_by_a_run_that_is_gone_is_failed_and_a_new_one_rolls_out():
     d = deployments(dict(name='bot', min_replicas=2))[0]
     apps, lbs, ctl = in_place_fleet(d, serving=4)
-    ctl['deployments']['bot']['revisions'] = [revision(4, d, 'rolling_out'), revision(3, d, image=REG + 'bot:0')]
-    ctl['deployments']['bot']['serving'] = 3
+    dead = dict(revision(4, d, 'rolling_out'), created_by='alice run 1')
+    ctl['deployments']['bot'].update(
+        revisions=[dead, revision(3, d, image=REG + 'bot:0')], serving=3,
+        taken_over=dict(holder='alice run 1', purpose='deploy', since='t0', expires_at='t1'))
     plan = run('deploy', [d], apps, lbs, ctl)
-    assert plan['deployments']['bot']['kind'] == 'roll-out' and plan['waves'] == []
-    assert plan['finish']['statuses'] == [dict(deployment='bot', number=4, status='deployed', reason=None)]
+    entry = plan['deployments']['bot']
+    assert (entry['kind'], entry['revision'], entry['new_revision']) == ('roll-out', 5, True)
+    failed = plan['record']['statuses'][0]
+    assert (failed['number'], failed['status']) == (4, 'failed')
+    assert 'its run (alice run 1) ended before it finished' in failed['reason'] and 'expired at t1' in failed['reason']
+    assert 'took over the lock of alice run 1 (deploy) whose lease expired at t1' in plan['summary'][0]
+    # The dead run's containers are the old ones now: drained and stopped after the switch.
+    assert plan['stop'] == {'app1': ['lg-bot-r4-1'], 'app2': ['lg-bot-r4-1']}
+
+
+def test_check_mode_fails_nothing():
+    d = deployments(dict(name='bot', min_replicas=2))[0]
+    apps, lbs, ctl = in_place_fleet(d, serving=4)
+    ctl['deployments']['bot']['revisions'] = [revision(4, d, 'rolling_out')]
+    plan = run('deploy', [d], apps, lbs, ctl, check_mode=True)
+    assert plan['record']['statuses'] == [] or all(s['status'] != 'failed' for s in plan['record']['statuses'])
+
+
+@pytest.mark.parametrize('recorded, observed, low, high, expected', [
+    (None, 0, 1, 10, 1),      # first deploy: min_replicas
+    (None, 3, 1, 10, 3),      # what runs, before counts were recorded
+    (4, 2, 1, 10, 4),         # a host is down: the recorded count holds
+    (12, 3, 1, 10, 10),       # bounds lowered
+    (0, 0, 2, 10, 2),         # deleted then deployed again
+])
+def test_desired_count(recorded, observed, low, high, expected):
+    assert fp.desired_count(recorded, observed, low, high) == expected
+
+
+def test_a_down_host_never_lowers_the_count_and_its_replicas_go_elsewhere():
+    d = deployments(dict(name='bot', min_replicas=1))[0]
+    apps, lbs, ctl = in_place_fleet(d)
+    apps[1]['reachable'] = False
+    ctl['deployments']['bot']['replicas'] = 2
+    plan = run('reconcile', [d], apps, lbs, ctl)
+    assert plan['deployments']['bot']['replicas'] == 2
+    assert starts(plan) == {'app1': ['bot r3.2 :20001']}
+    assert plan['deployments']['bot']['drift'] == ['1 container(s) missing']
+    # app2's server leaves every load balancer: when app2 comes back nothing of it serves before a reconcile.
+    assert [(s['name'], s['state']) for s in plan['waves'][0]['lb'][0]['servers']] == [
+        ('app1-r3-1', 'ready'), ('app1-r3-2', 'ready')]
+    assert plan['waves'][0]['lb'][0]['purge'] is True
+
+
+def test_bookkeeping_records_counts_hosts_and_audit():
+    d = deployments(dict(name='bot', min_replicas=1))[0]
+    apps, lbs, ctl = in_place_fleet(d)
+    plan = run('scale', [d], apps, lbs, ctl, replicas=3)
+    assert plan['finish']['replicas'] == [dict(deployment='bot', replicas=3)]
+    assert plan['audit'][0]['action'] == 'scale' and plan['audit'][0]['details']['replicas'] == 3
+    assert plan['hosts'] == ['app1', 'app2', 'lb1']

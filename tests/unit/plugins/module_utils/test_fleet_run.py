@@ -35,7 +35,11 @@ def test_one_of_three_failing_leaves_the_others_rolled_out():
     assert run['switched'] == 2
     assert [b['deployment'] for b in fr.undo_backends(plan, run)] == ['bbb']
     assert fr.stop_lists(plan, run) == {'app1': ['lg-aaa-r1-1', 'lg-bbb-r2-1', 'lg-ccc-r1-1']}
-    statuses = fr.finish_arguments(plan, run)['statuses']
+    finish = fr.finish_arguments(plan, run)
+    assert [(a['deployment'], a['details']['outcome']) for a in finish['audit']] == [
+        ('aaa', 'done'), ('bbb', 'failed'), ('ccc', 'done')]
+    assert [r['deployment'] for r in finish['replicas']] == ['aaa', 'ccc']
+    statuses = finish['statuses']
     assert [(s['deployment'], s['status']) for s in statuses] == [
         ('aaa', 'deployed'), ('bbb', 'failed'), ('ccc', 'deployed')]
     message = fr.failure_message(plan, run)
@@ -58,6 +62,8 @@ def test_a_host_that_stops_answering_fails_what_it_was_starting_and_is_down_afte
     plan = three_deployments_rolling_out()
     run = fr.after_start(plan, fr.new_run(), 0, {'app1': dict(unreachable=True, msg='ssh: connection refused')})
     assert sorted(run['failed']) == ['aaa', 'bbb', 'ccc'] and 'app1' in run['down']
+    hosts = fr.finish_arguments(plan, run)['hosts']
+    assert [(h['name'], h['up']) for h in hosts] == [('app1', False), ('app2', True), ('lb1', True)]
     assert fr.stop_lists(plan, run) == {}  # app1 is down: nothing to stop there
 
 
