@@ -88,22 +88,25 @@ PLAN_KINDS = (('roll out', 'roll-out'), ('unchanged', 'unchanged'), ('scale', 's
 # --- the lab ------------------------------------------------------------------------------
 
 class TimedLoad(Load):
-    """A Load that knows since when each of its requests has been waiting for its answer."""
+    """A Load that knows since when each of its requests has been waiting for its answer, and its slowest."""
 
     def __init__(self, url, **kwargs):
         super(TimedLoad, self).__init__(url, **kwargs)
         self.waiting = {}  # thread id -> when its request was sent
+        self.slowest = (0.0, 0.0)  # (seconds, when it was sent)
         self.waiting_lock = threading.Lock()
 
     def _one(self):
         key = threading.get_ident()
+        sent = time.time()
         with self.waiting_lock:
-            self.waiting[key] = time.time()
+            self.waiting[key] = sent
         try:
             super(TimedLoad, self)._one()
         finally:
             with self.waiting_lock:
                 self.waiting.pop(key, None)
+                self.slowest = max(self.slowest, (time.time() - sent, sent))
 
     def waiting_since(self):
         with self.waiting_lock:
@@ -144,7 +147,7 @@ def _stamp(text):
 
 
 def remote_calls(report):
-    """[(task name, action, calls, seconds)] from the JSON callback's report, in run order.
+    """[(task name, action, calls, seconds, start HH:MM:SS UTC)] from the JSON callback's report, in run order.
 
     A call is a host on which the task ran a module: not skipped, not unreachable, and not an
     action that runs on the controller. A delegated run_once task is one call (on the delegate)."""
@@ -165,7 +168,7 @@ def remote_calls(report):
             span = task['task'].get('duration') or {}
             seconds = (_stamp(span['end']) - _stamp(span['start'])).total_seconds() \
                 if span.get('start') and span.get('end') else 0.0
-            tasks.append((task['task']['name'], action, calls, seconds))
+            tasks.append((task['task']['name'], action, calls, seconds, (span.get('start') or '?' * 19)[11:19]))
     return tasks
 
 
@@ -200,7 +203,7 @@ class Run(object):
         except ValueError:
             self.report = {}
         self.tasks = remote_calls(self.report)
-        self.calls = sum(calls for dummy, dummy, calls, dummy in self.tasks)
+        self.calls = sum(task[2] for task in self.tasks)
         self.changed = sum(stats.get('changed', 0) for stats in (self.report.get('stats') or {}).values())
         self.plan = plan_digest(self.stderr)
         self.tail = (result.stderr.strip() or result.stdout)[-2000:]
@@ -220,13 +223,13 @@ class Run(object):
               % (label, self.name, self.wall, self.rc, self.changed, self.calls, self.plan,
                  self.started.get('clock', '?'), self.started.get('loadavg', '?')))
         by_step = collections.OrderedDict()
-        for name, action, calls, seconds in self.tasks:
+        for name, action, calls, seconds, start in self.tasks:
             if calls or seconds >= 0.5:
-                step = by_step.setdefault((name, action), [0, 0.0])
+                step = by_step.setdefault((name, action), [0, 0.0, start])
                 step[0] += calls
                 step[1] += seconds
-        for (name, action), (calls, seconds) in by_step.items():
-            print('    %3d calls %6.1f s  %-22s %s' % (calls, seconds, action, name))
+        for (name, action), (calls, seconds, start) in by_step.items():
+            print('    %3d calls %6.1f s  from %s  %-22s %s' % (calls, seconds, start, action, name))
         for failure in self.failures():
             print('    FAILED: %s' % failure)
         if self.rc:
@@ -330,6 +333,39 @@ def stop_loads(loads):
         stopper.join()
 
 
+def postgres_connections():
+    """(connections, max_connections) of the Postgres host (pg1) now."""
+    out = subprocess.run(['docker', 'exec', 'selfhost-lab-pg1', 'runuser', '-u', 'postgres', '--', 'psql', '-XAtq',
+                          '-c', 'SELECT count(*) FROM pg_stat_activity', '-c', 'SHOW max_connections'],
+                         capture_output=True, text=True, check=False).stdout.split()
+    return tuple(int(n) for n in out) if len(out) == 2 else (0, 0)
+
+
+class ConnectionWatch(object):
+    """The peak of Postgres connections on pg1 while it runs, sampled every 2 seconds."""
+
+    def __init__(self):
+        self.peak = (0, 0)
+        self.peak_at = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stop.is_set():
+            sample = postgres_connections()
+            if sample[0] > self.peak[0]:
+                self.peak, self.peak_at = sample, time.strftime('%H:%M:%S')
+            self.stop.wait(2)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
 def rollout_under_load(names, label, run_id):
     """Roll-out of names to v2 with one bounded Load per deployment; (Run, load figures)."""
     threads = 2 if len(names) == 1 else 1
@@ -340,12 +376,14 @@ def rollout_under_load(names, label, run_id):
     try:
         time.sleep(3)
         started = time.time()
-        run = playbook('deploy.yml', fleet_vars(names, 'v2', run_id), 'roll-out to v2')
+        with ConnectionWatch() as connections:
+            run = playbook('deploy.yml', fleet_vars(names, 'v2', run_id), 'roll-out to v2')
         ended = time.time()
         time.sleep(3)
         hung = hung_requests(loads, started)
     finally:
         stop_loads(loads)
+    slowest = max((load.slowest, name) for name, load in loads.items())
     answered = sum(len(load.answers) for load in loads.values())
     failed = sum(len(load.failures) for load in loads.values())
     figures = dict(sent=sum(load.sent for load in loads.values()), answered=answered, failed=failed,
@@ -353,9 +391,11 @@ def rollout_under_load(names, label, run_id):
                    before=sorted(set(v for load in loads.values() for when, v in load.answers if when < started)),
                    after=sorted(set().union(*[load.versions_after(ended) for load in loads.values()])))
     print('%s load during the roll-out (%d x %d thread(s) through lb1): %d sent, %d answered, %d failed, '
-          '%d never answered; versions before the run %s, after it %s' % (
+          '%d never answered; versions before the run %s, after it %s; slowest request %.1f s (%s, sent at +%.0f s '
+          'of the roll-out); Postgres connections on pg1 at most %d of %d (%s)' % (
               label, len(names), threads, figures['sent'], answered, failed, figures['unanswered'],
-              figures['before'], figures['after']))
+              figures['before'], figures['after'], slowest[0][0], slowest[1], slowest[0][1] - started,
+              connections.peak[0], connections.peak[1], connections.peak_at))
     for name, load in sorted(loads.items()):
         after = sorted(load.versions_after(ended))
         if load.failures or after != ['v2'] or name in hung:
