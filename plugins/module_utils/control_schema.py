@@ -8,13 +8,14 @@ transaction-level advisory lock, so that parallel jobs migrate one after the
 other and the second finds nothing to do. Add a migration by appending to
 MIGRATIONS; never change one that was released.
 
-Tables (version 4):
+Tables (version 5):
 
 - schema_version(version, description, applied_at, applied_by)
 - deployments(name, type, postgres_database, postgres_role, postgres_host,
-  redis_host, created_at, updated_at); the hosts are the inventory names the
-  deployment's stores are pinned to (NULL for rows made before version 4:
-  those live on the control host)
+  redis_host, replicas, created_at, updated_at); the hosts are the inventory
+  names the deployment's stores are pinned to (NULL for rows made before
+  version 4: those live on the control host); replicas is the desired
+  container count (NULL until a run records one)
 - redis_allocations(redis_instance, db_number, deployment, allocated_at, allocated_by),
   UNIQUE (redis_instance, db_number) and UNIQUE (redis_instance, deployment)
 - revisions(deployment, number, image, image_digest, env_fingerprint, env,
@@ -25,6 +26,10 @@ Tables (version 4):
   passed is taken over
 - scale_events(id, deployment, decided_at, inputs, current_replicas, desired,
   applied, reason, low_since, scale_down_at)
+- fleet_hosts(name, last_seen, down_since, problem): app and LB hosts as the
+  runs found them; down_since is set while a host does not answer
+- audit_events(id, at, who, action, deployment, details): who did what;
+  deployment is not a foreign key, so that the trail outlives a purge
 """
 
 from __future__ import absolute_import, division, print_function
@@ -118,6 +123,28 @@ MIGRATIONS = [
         "ALTER TABLE deploy_locks ALTER COLUMN expires_at SET NOT NULL",
         "CREATE INDEX deploy_locks_holder ON deploy_locks (holder)",
         "CREATE INDEX redis_allocations_deployment ON redis_allocations (deployment)",
+    ]),
+    # A job that dies leaves the fleet to the next run, which must know the
+    # replica count to restore and which hosts were down since when; every
+    # action, also an unlock by hand, is recorded with who did it.
+    Migration(5, 'desired replicas, fleet hosts and the audit trail', [
+        "ALTER TABLE deployments ADD COLUMN replicas integer CONSTRAINT deployments_replicas_check "
+        "CHECK (replicas >= 0)",
+        """CREATE TABLE fleet_hosts (
+            name text PRIMARY KEY,
+            last_seen timestamptz,
+            down_since timestamptz,
+            problem text
+        )""",
+        """CREATE TABLE audit_events (
+            id bigserial PRIMARY KEY,
+            at timestamptz NOT NULL DEFAULT now(),
+            who text NOT NULL,
+            action text NOT NULL,
+            deployment text,
+            details jsonb NOT NULL DEFAULT '{}'::jsonb
+        )""",
+        "CREATE INDEX audit_events_deployment_at ON audit_events (deployment, at DESC)",
     ]),
 ]
 

@@ -76,3 +76,15 @@ def test_version_4_pins_and_leases():
 def test_a_newer_database_is_a_clear_store_error():
     with pytest.raises(StoreError, match='upgrade selfhost.langgraph'):
         plan_migrations(9)
+
+
+def test_version_5_replicas_hosts_and_audit():
+    five = MIGRATIONS[4]
+    assert five.version == 5
+    sql = ' '.join(five.statements)
+    assert 'ADD COLUMN replicas integer' in sql and 'CHECK (replicas >= 0)' in sql
+    assert 'CREATE TABLE fleet_hosts (' in sql and 'CREATE TABLE audit_events (' in sql
+    assert 'ON audit_events (deployment, at DESC)' in sql
+    # an audit row outlives a purge of its deployment: no foreign key
+    assert 'REFERENCES' not in sql
+    assert 'DROP' not in sql.upper() and 'RENAME' not in sql.upper()
