@@ -66,6 +66,18 @@ def public_lock(lock):
     return dict((k, lock[k]) for k in ('holder', 'purpose', 'since', 'expires_at'))
 
 
+def describe_lock(name, lock):
+    return '%s (held by %s since %s for %s, lease until %s)' % (name, lock['holder'], lock['since'],
+                                                                lock['purpose'], lock['expires_at'])
+
+
+def lost_locks(names, renewed, locks):
+    """{name: lock or None} of names a renewal did not extend: another holder
+    has the lock now (its lock), or nobody does (None)."""
+    renewed = set(renewed)
+    return dict((n, public_lock(locks[n]) if n in locks else None) for n in unique(names) if n not in renewed)
+
+
 def lock_conflicts(names, locks, holder):
     """{name: lock} of names that another live holder has: a job must not
     record for a deployment it does not hold (its lease may have been taken
@@ -243,6 +255,79 @@ def plan_applied(requests, recorded):
     return updates
 
 
+# --- desired replicas, hosts and the audit trail ------------------------------------------------------
+
+def check_replicas(requests):
+    for request in requests:
+        if request['replicas'] < 0:
+            raise StoreError('replicas of deployment %s: the desired count must be 0 or more, not %d'
+                             % (request['deployment'], request['replicas']))
+
+
+def plan_replicas(requests, recorded):
+    """{deployment: count} to write for requests [{deployment, replicas}] (the
+    last one of a deployment counts), given recorded {deployment: {replicas}}.
+    A count already recorded is no change."""
+    check_replicas(requests)
+    wanted = dict((r['deployment'], r['replicas']) for r in requests)
+    return dict((name, count) for name, count in wanted.items()
+                if (recorded.get(name) or {}).get('replicas') != count)
+
+
+def check_hosts(hosts):
+    for host in hosts:
+        if not host['name'] or not host['name'].strip():
+            raise StoreError('hosts: every entry needs the inventory name of the host in name')
+
+
+def plan_hosts(requests, recorded):
+    """What to write for requests [{name, up, problem}] (the last one of a name
+    counts), given recorded {name: {last_seen, down_since, problem}}.
+
+    Returns (rows, changes): rows [{name, up, problem}] to write, one per name
+    (an up host's last_seen moves on every run: bookkeeping), and changes,
+    in words, of the hosts whose state is new (first seen, went down, came
+    back, another problem)."""
+    check_hosts(requests)
+    wanted = {}
+    for request in requests:
+        up = bool(request['up'])
+        wanted[request['name']] = dict(name=request['name'], up=up, problem=None if up else request.get('problem'))
+    rows, changes = [], []
+    for name in sorted(wanted):
+        row, before = wanted[name], recorded.get(name)
+        rows.append(row)
+        problem = ': %s' % row['problem'] if row['problem'] else ''
+        if row['up']:
+            if before is None:
+                changes.append('record host %s up' % name)
+            elif before['down_since'] is not None:
+                changes.append('record host %s up again (down since %s)' % (name, before['down_since']))
+        elif before is None or before['down_since'] is None:
+            changes.append('record host %s down%s' % (name, problem))
+        elif before['problem'] != row['problem']:
+            changes.append('record host %s still down%s' % (name, problem))
+    return rows, changes
+
+
+def check_audit(events, holder):
+    if events and not holder:
+        raise StoreError('holder is required with audit: it is recorded as who did it')
+    for event in events:
+        if not event.get('action') or not event['action'].strip():
+            raise StoreError('audit: every event needs an action (for example deploy, scale, unlock)')
+
+
+def describe_audit(event):
+    of = ' of %s' % event['deployment'] if event.get('deployment') else ''
+    return 'record %s in the audit trail%s' % (event['action'], of)
+
+
+def unlock_events(released):
+    """The audit events of locks released by hand: {name: lock} -> [{deployment, action, details}]."""
+    return [dict(deployment=name, action='unlock', details=public_lock(released[name])) for name in sorted(released)]
+
+
 # --- reading --------------------------------------------------------------------------------------
 
 def serving_number(revisions):
@@ -252,8 +337,9 @@ def serving_number(revisions):
     return None
 
 
-def deployment_view(name, row, revisions, serving, allocation, scale):
-    """One entry of begin's deployments: what the control database knows of name."""
+def deployment_view(name, row, revisions, serving, allocation, scale, taken_over=None):
+    """One entry of begin's deployments: what the control database knows of
+    name, and the expired lease of another job this run took over, if any."""
     row = row or {}
     allocation = allocation or {}
     return dict(
@@ -266,4 +352,6 @@ def deployment_view(name, row, revisions, serving, allocation, scale):
         revisions=revisions or [],
         serving=serving if serving is not None else serving_number(revisions or []),
         scale=scale,
+        replicas=row.get('replicas'),
+        taken_over=public_lock(taken_over) if taken_over else None,
     )

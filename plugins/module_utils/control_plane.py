@@ -97,6 +97,7 @@ def release_lock(conn, deployment, holder, force=False):
 PIN_VERSION = 4
 HISTORY_VERSION = 2
 ENV_VERSION = 3
+FLEET_VERSION = 5   # deployments.replicas, fleet_hosts, audit_events
 REVISION_COLUMNS = ('number', 'image', 'image_digest', 'env_fingerprint', 'env', 'secret_names', 'status',
                     'status_reason', 'created_by', 'created_at', 'deployed_at')
 
@@ -184,10 +185,32 @@ def acquire_many(conn, names, holder, purpose, ttl, wait, poll=1.0, clock=time):
 
 
 def renew_locks(cur, holder, ttl):
-    """Extend every lease of holder by ttl seconds from now; returns their names."""
-    cur.execute("UPDATE deploy_locks SET expires_at = now() + make_interval(secs => %s) WHERE holder = %s "
-                "RETURNING deployment", (ttl, holder))
+    """Extend every lease of holder to ttl seconds from now; returns their names.
+    A lease is never shortened: a run that began with a longer one keeps it."""
+    cur.execute("UPDATE deploy_locks SET expires_at = greatest(expires_at, now() + make_interval(secs => %s)) "
+                "WHERE holder = %s RETURNING deployment", (ttl, holder))
     return sorted(row[0] for row in cur.fetchall())
+
+
+def renew_or_read_locks(cur, holder, ttl, check_mode=False):
+    """Extend every lease of holder (in check mode, only name them); returns their names."""
+    if check_mode:
+        cur.execute("SELECT deployment FROM deploy_locks WHERE holder = %s", (holder,))
+        return sorted(row[0] for row in cur.fetchall())
+    return renew_locks(cur, holder, ttl)
+
+
+def release_locks(cur, names, check_mode=False, version=PIN_VERSION):
+    """Release the locks of names whoever holds them (in check mode, only read
+    them); returns {name: lock as it was}."""
+    if version < HISTORY_VERSION or not names:
+        return {}
+    if check_mode:
+        return locks_of(cur, names, version)
+    cur.execute("DELETE FROM deploy_locks WHERE deployment = ANY(%s) "
+                "RETURNING deployment, holder, purpose, since, expires_at, coalesce(expires_at < now(), false)",
+                (sorted(set(names)),))
+    return dict((row[0], _lock(row[1:])) for row in cur.fetchall())
 
 
 def release_locks_of(cur, holder, check_mode=False, version=PIN_VERSION):
@@ -210,15 +233,18 @@ def lock_revisions_of(cur, names):
         cur.fetchall()
 
 
+DEPLOYMENT_COLUMNS = ('type', 'postgres_database', 'postgres_role', 'postgres_host', 'redis_host', 'replicas')
+
+
 def recorded_deployments(cur, names, version=PIN_VERSION):
-    """{name: {type, postgres_database, postgres_role, postgres_host, redis_host}} of the names recorded."""
+    """{name: {type, postgres_database, postgres_role, postgres_host, redis_host, replicas}} of the names recorded."""
     if version < 1 or not names:
         return {}
     pins = 'postgres_host, redis_host' if version >= PIN_VERSION else 'NULL::text, NULL::text'
-    cur.execute("SELECT name, type, postgres_database, postgres_role, %s FROM deployments WHERE name = ANY(%%s)"
-                % pins, (list(names),))
-    return dict((row[0], dict(zip(('type', 'postgres_database', 'postgres_role', 'postgres_host', 'redis_host'),
-                                  row[1:]))) for row in cur.fetchall())
+    replicas = 'replicas' if version >= FLEET_VERSION else 'NULL::integer'
+    cur.execute("SELECT name, type, postgres_database, postgres_role, %s, %s FROM deployments WHERE name = ANY(%%s)"
+                % (pins, replicas), (list(names),))
+    return dict((row[0], dict(zip(DEPLOYMENT_COLUMNS, row[1:]))) for row in cur.fetchall())
 
 
 def update_deployments(cur, updates):
@@ -373,3 +399,57 @@ def write_deployments(cur, rows):
         [(name, r['type'], r['postgres_database'], r['postgres_role'], r['postgres_host'], r['redis_host'])
          for name, r in sorted(rows.items())],
         template='(%s, %s::text, %s::text, %s::text, %s::text, %s::text)')
+
+
+# --- desired replicas, fleet hosts and the audit trail (schema version 5) ----------------------------
+
+def _iso(value):
+    return None if value is None else value.isoformat()
+
+
+def fleet_hosts(cur, version=PIN_VERSION):
+    """{name: {last_seen, down_since, problem}} of every recorded host, ISO timestamps."""
+    if version < FLEET_VERSION:
+        return {}
+    cur.execute("SELECT name, last_seen, down_since, problem FROM fleet_hosts")
+    return dict((row[0], dict(last_seen=_iso(row[1]), down_since=_iso(row[2]), problem=row[3]))
+                for row in cur.fetchall())
+
+
+def write_replicas(cur, counts):
+    """Record {name: desired replicas} (the rows exist) in one statement."""
+    if not counts:
+        return
+    names = sorted(counts)
+    cur.execute("UPDATE deployments d SET replicas = v.replicas, updated_at = now() "
+                "FROM unnest(%s::text[], %s::int[]) AS v(name, replicas) WHERE d.name = v.name",
+                (names, [counts[n] for n in names]))
+
+
+def write_hosts(cur, hosts):
+    """Record hosts [{name, up, problem}] (names unique) in one statement: an up
+    host was seen now and has no problem; a down one keeps the time it went down."""
+    if not hosts:
+        return
+    cur.execute(
+        "INSERT INTO fleet_hosts AS h (name, last_seen, down_since, problem) "
+        "SELECT name, CASE WHEN up THEN now() END, CASE WHEN up THEN NULL ELSE now() END, "
+        "CASE WHEN up THEN NULL ELSE problem END "
+        "FROM unnest(%s::text[], %s::boolean[], %s::text[]) AS v(name, up, problem) "
+        "ON CONFLICT (name) DO UPDATE SET "
+        "last_seen = CASE WHEN EXCLUDED.down_since IS NULL THEN now() ELSE h.last_seen END, "
+        "down_since = CASE WHEN EXCLUDED.down_since IS NULL THEN NULL ELSE coalesce(h.down_since, now()) END, "
+        "problem = EXCLUDED.problem",
+        ([h['name'] for h in hosts], [bool(h['up']) for h in hosts], [h.get('problem') for h in hosts]))
+
+
+def insert_audit_events(cur, who, events):
+    """Append events [{deployment, action, details}] by who, in one statement."""
+    if not events:
+        return
+    cur.execute("INSERT INTO audit_events (who, action, deployment, details) "
+                "SELECT %s, action, deployment, details::jsonb "
+                "FROM unnest(%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS v(action, deployment, details, n) "
+                "ORDER BY n",
+                (who, [e['action'] for e in events], [e.get('deployment') for e in events],
+                 [json.dumps(e.get('details') or {}, sort_keys=True) for e in events]))

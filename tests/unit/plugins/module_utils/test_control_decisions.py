@@ -7,17 +7,25 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.control_decisions import (
+    check_audit,
+    check_hosts,
     check_scale_events,
     deployment_view,
     describe_assignment,
+    describe_audit,
     lock_conflicts,
     lock_outcome,
+    lost_locks,
     plan_applied,
     plan_assignments,
+    plan_hosts,
     plan_locks,
+    plan_replicas,
     plan_revisions,
     plan_statuses,
+    public_lock,
     unique,
+    unlock_events,
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 
@@ -57,6 +65,27 @@ def test_plan_locks():
 ])
 def test_lock_conflicts(names, locks, conflicts):
     assert lock_conflicts(names, locks, 'me') == conflicts
+
+
+@pytest.mark.parametrize('names, renewed, locks, lost', [
+    ([], [], {}, {}),                                          # no names given: nothing to report
+    (['a'], ['a'], {}, {}),
+    (['a', 'b'], ['a', 'b', 'c'], {}, {}),                     # renewed more than asked: fine
+    (['a'], [], {}, {'a': None}),                              # released by hand: nobody holds it
+    (['a'], [], {'a': lock('other')}, {'a': public_lock(lock('other'))}),   # taken over
+    (['a', 'b', 'a'], ['b'], {'a': lock('other', expired=True)}, {'a': public_lock(lock('other', expired=True))}),
+])
+def test_lost_locks(names, renewed, locks, lost):
+    assert lost_locks(names, renewed, locks) == lost
+
+
+def test_unlock_events_record_each_released_lock():
+    events = unlock_events({'b': lock('job-2'), 'a': lock('job-1', expired=True)})
+    assert events == [
+        dict(deployment='a', action='unlock', details=public_lock(lock('job-1'))),
+        dict(deployment='b', action='unlock', details=public_lock(lock('job-2'))),
+    ]
+    assert unlock_events({}) == []
 
 
 def test_unique_keeps_the_first_order():
@@ -235,12 +264,102 @@ def test_check_scale_events(event, message):
     check_scale_events([dict(deployment='a', desired=0, reason='idle')])
 
 
+# --- desired replicas, hosts and the audit trail ------------------------------------------------------
+
+def want(deployment, replicas):
+    return dict(deployment=deployment, replicas=replicas)
+
+
+@pytest.mark.parametrize('requests, recorded, updates', [
+    ([], {}, {}),
+    ([want('a', 2)], {}, {'a': 2}),                                   # not recorded yet
+    ([want('a', 2)], {'a': dict(replicas=None)}, {'a': 2}),           # recorded before version 5
+    ([want('a', 2)], {'a': dict(replicas=2)}, {}),                    # the same: no change
+    ([want('a', 0)], {'a': dict(replicas=3)}, {'a': 0}),              # scaled to zero
+    ([want('a', 1), want('a', 3)], {'a': dict(replicas=3)}, {}),      # the last entry counts
+    ([want('a', 1), want('b', 4)], {'a': dict(replicas=1)}, {'b': 4}),
+])
+def test_plan_replicas(requests, recorded, updates):
+    assert plan_replicas(requests, recorded) == updates
+
+
+def test_plan_replicas_refuses_a_negative_count():
+    with pytest.raises(StoreError, match='replicas of deployment a: the desired count must be 0 or more, not -1'):
+        plan_replicas([want('a', -1)], {})
+
+
+def host(name, up, problem=None):
+    return dict(name=name, up=up, problem=problem)
+
+
+def seen(down_since=None, problem=None):
+    return dict(last_seen='2026-11-30T10:00:00+00:00', down_since=down_since, problem=problem)
+
+
+@pytest.mark.parametrize('requests, recorded, rows, changes', [
+    ([], {}, [], []),
+    ([host('app1', True)], {}, [host('app1', True)], ['record host app1 up']),
+    ([host('app1', True)], {'app1': seen()}, [host('app1', True)], []),            # last_seen moves: bookkeeping
+    ([host('app1', True, 'ignored')], {'app1': seen()}, [host('app1', True)], []),  # an up host has no problem
+    ([host('app2', False, 'unreachable')], {'app2': seen()}, [host('app2', False, 'unreachable')],
+     ['record host app2 down: unreachable']),
+    ([host('app2', False, 'unreachable')], {}, [host('app2', False, 'unreachable')],
+     ['record host app2 down: unreachable']),                                      # never seen up
+    ([host('app2', False, 'unreachable')], {'app2': seen('2026-11-30T10:01:00+00:00', 'unreachable')},
+     [host('app2', False, 'unreachable')], []),                                    # still down, same problem
+    ([host('app2', False, 'docker down')], {'app2': seen('2026-11-30T10:01:00+00:00', 'unreachable')},
+     [host('app2', False, 'docker down')], ['record host app2 still down: docker down']),
+    ([host('app2', True)], {'app2': seen('2026-11-30T10:01:00+00:00', 'unreachable')}, [host('app2', True)],
+     ['record host app2 up again (down since 2026-11-30T10:01:00+00:00)']),
+    ([host('b', True), host('a', False), host('b', False)], {'a': seen(), 'b': seen()},   # one row a name, last wins
+     [host('a', False), host('b', False)], ['record host a down', 'record host b down']),
+])
+def test_plan_hosts(requests, recorded, rows, changes):
+    assert plan_hosts(requests, recorded) == (rows, changes)
+
+
+@pytest.mark.parametrize('hosts', [[host('', True)], [host('  ', False)]])
+def test_check_hosts_needs_a_name(hosts):
+    with pytest.raises(StoreError, match='inventory name of the host'):
+        check_hosts(hosts)
+
+
+@pytest.mark.parametrize('events, holder, message', [
+    ([dict(deployment='a', action='deploy', details={})], None, 'holder is required with audit'),
+    ([dict(deployment='a', action='', details={})], 'job-1', 'every event needs an action'),
+    ([dict(deployment=None, action=' ', details={})], 'job-1', 'every event needs an action'),
+])
+def test_check_audit_refuses(events, holder, message):
+    with pytest.raises(StoreError, match=message):
+        check_audit(events, holder)
+
+
+def test_check_audit_accepts():
+    check_audit([], None)
+    check_audit([dict(deployment=None, action='reconcile', details={})], 'job-1')
+
+
+@pytest.mark.parametrize('event, text', [
+    (dict(deployment='a', action='deploy'), 'record deploy in the audit trail of a'),
+    (dict(deployment=None, action='reconcile'), 'record reconcile in the audit trail'),
+])
+def test_describe_audit(event, text):
+    assert describe_audit(event) == text
+
+
 # --- reading --------------------------------------------------------------------------------------
 
 def test_an_unknown_deployment_reads_empty():
     assert deployment_view('a', None, None, None, None, None) == dict(
         type=None, postgres_host=None, redis_host=None, database=None, redis_db=None, redis_instance=None,
-        revisions=[], serving=None, scale=None)
+        revisions=[], serving=None, scale=None, replicas=None, taken_over=None)
+
+
+def test_a_taken_over_lease_is_shown_without_the_computed_flag():
+    view = deployment_view('a', dict(replicas=3), None, None, None, None, lock('dead', expired=True))
+    assert view['replicas'] == 3
+    assert view['taken_over'] == dict(holder='dead', purpose='deploy', since='2026-11-30T10:00:00+00:00',
+                                      expires_at='2026-11-30T11:00:00+00:00')
 
 
 def test_view_of_a_recorded_deployment():
