@@ -13,7 +13,11 @@ STORES_TARGET=local Postgres 15 and Redis from Debian's packages on this host,
                     python3-redis (the module host's Python is /usr/bin/python3,
                     with Debian 12's psycopg2 2.9.5 and redis-py 4.3.4).
 
-The modules always run through ansible-playbook, in separate processes.
+The modules always run through ansible-playbook, in separate processes, from
+a private copy of the collection `make collection` installed, or of the one
+under STORES_COLLECTIONS_PATH (a directory holding
+ansible_collections/selfhost/langgraph, e.g. from `ansible-galaxy collection
+install -p`) when set.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -49,9 +53,11 @@ def snapshot_collection():
     """A private copy of the collection `make collection` installed, so that a
     reinstall while the tests run (another make in this checkout) cannot pull
     modules away from under the 30 parallel jobs."""
-    installed = os.path.join(REPO, '.build', 'collections', 'ansible_collections', 'selfhost', 'langgraph')
+    collections = os.environ.get('STORES_COLLECTIONS_PATH') or os.path.join(REPO, '.build', 'collections')
+    installed = os.path.join(collections, 'ansible_collections', 'selfhost', 'langgraph')
     if not os.path.exists(os.path.join(installed, 'MANIFEST.json')):
-        raise pytest.UsageError('run `make collection` first: %s is missing' % installed)
+        raise pytest.UsageError('run `make collection` first (or set STORES_COLLECTIONS_PATH): %s is missing'
+                                % installed)
     root = tempfile.mkdtemp(prefix='stores-it-collection-')
     shutil.copytree(installed, os.path.join(root, 'ansible_collections', 'selfhost', 'langgraph'),
                     ignore=shutil.ignore_patterns('output', '.git'), symlinks=True)

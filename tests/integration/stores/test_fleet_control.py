@@ -9,16 +9,20 @@ Timings are printed (run with -s to see them).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import datetime
+import json
 import os
+import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
 import psycopg2
 import pytest
 
-from conftest import PG_PREFIX, PREFIX, REPO, assert_hidden
+from conftest import LAB_INVENTORY, PG_PREFIX, PREFIX, REPO, _SNAPSHOT, _lab_target, _local_target, assert_hidden
 
 
 def pg_name(name):
@@ -53,7 +57,7 @@ def lock_rows(target, names):
 
 
 def report(what, seconds):
-    sys.stdout.write('\n[timing] %s: %.2f s\n' % (what, seconds))
+    sys.stdout.write('\n[timing] %s: %.3f s\n' % (what, seconds))
 
 
 # --- control_state ------------------------------------------------------------------------------
@@ -69,7 +73,8 @@ def test_begin_prepare_finish_round_trip(target, names):
     for name in deployments:
         assert begun['deployments'][name] == dict(type=None, postgres_host=None, redis_host=None, database=None,
                                                   redis_db=None, redis_instance=None, revisions=[], serving=None,
-                                                  scale=None)
+                                                  scale=None, replicas=None, taken_over=None)
+    assert isinstance(begun['hosts'], dict)
     assert lock_rows(target, deployments) == dict((n, (holder, 'deploy')) for n in deployments)
     again = control(target, 'begin', deployments=deployments, holder=holder)
     assert not again['changed'] and again['locked'] == sorted(deployments)  # renewed, not taken again
@@ -160,6 +165,8 @@ def test_busy_locks_wait_and_are_taken_over_after_expiry(target, names):
     over = control(target, 'begin', deployments=deployments, holder=mine)
     assert over['locked'] == sorted(deployments) and over['busy'] == {}
     assert any('taken over from %s' % theirs in a for a in over['actions'])
+    assert over['deployments'][deployments[0]]['taken_over']['holder'] == theirs
+    assert over['deployments'][deployments[2]]['taken_over'] is None   # it was ours already
     assert lock_rows(target, deployments) == dict((n, (mine, 'deploy')) for n in deployments)
     # The job whose lease expired ends: it records nothing for what it lost, releases nothing of ours.
     late = control(target, 'finish', holder=theirs, statuses=[])
@@ -490,3 +497,466 @@ def test_no_password_in_vvv_output(target, names):
     assert 'database_uri_masked' in whole
     assert_hidden(whole, [entries[0]['postgres_password'], target.admin_password, target.redis_password,
                           'it-cs-seed-@:/%#?&-\u00e4'])
+
+
+# --- leases, unlock, desired replicas, hosts and the audit trail (schema version 5) ----------------
+#
+# These run against a private control database on the same Postgres server
+# (lg_it_cs5_control_<tag>, dropped at the end), so that they neither migrate
+# nor write the shared langgraph_control while other runs use it. Deployment
+# and host names start with it-cs5-.
+
+CS5 = 'it-cs5-'
+CS5_PG = 'lg_it_cs5_'
+
+
+@pytest.fixture(scope='session')
+def cs5():
+    """A target whose control_state calls use a private control database."""
+    default = 'lab' if os.path.exists(os.path.join(LAB_INVENTORY, 'hosts.yml')) else 'local'
+    tgt, stop = (_lab_target if os.environ.get('STORES_TARGET', default) == 'lab' else _local_target)()
+    tgt.control_database = CS5_PG + 'control_' + uuid.uuid4().hex[:6]
+    try:
+        made = tgt.module('control_db', dict(tgt.pg_args(), control_database=tgt.control_database))
+        assert not made.get('failed'), made.get('msg')
+        assert made['version'] >= 5
+        yield tgt
+    finally:
+        drop_database(tgt, tgt.control_database)
+        stop()
+        shutil.rmtree(tgt.workdir, ignore_errors=True)
+        for path in _SNAPSHOT:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def drop_database(target, name):
+    admin = target.pg()
+    try:
+        admin.cursor().execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+    finally:
+        admin.close()
+
+
+def cs5_names(count):
+    tag = uuid.uuid4().hex[:6]
+    return ['%s%s-%d' % (CS5, tag, i) for i in range(1, count + 1)]
+
+
+def cs5_holder():
+    return CS5 + 'job-' + uuid.uuid4().hex[:8]
+
+
+def cs5_args(target, step, **args):
+    """control_state's options, on the private control database unless args name another."""
+    options = dict(target.pg_args(), control_database=target.control_database, step=step)
+    options.update(args)
+    return options
+
+
+def cs5_control(target, step, check=False, **args):
+    return target.module('control_state', cs5_args(target, step, **args), check=check)
+
+
+def cs5_query(target, sql, args=None):
+    return target.query(sql, args, database=target.control_database)
+
+
+def seconds_left(target, names):
+    """Seconds until the last of the names' leases ends, by the database clock."""
+    return cs5_query(target, 'SELECT extract(epoch FROM max(expires_at) - now())::float8 FROM deploy_locks '
+                             'WHERE deployment = ANY(%s)', (names,))[0][0]
+
+
+def columns(target, database):
+    return set(target.query("SELECT table_name, column_name, data_type, is_nullable, column_default "
+                            "FROM information_schema.columns WHERE table_schema = 'public'", database=database))
+
+
+def test_cs5_migration_from_the_lab_schema_to_5(cs5):
+    """A control database at version 4 (as the lab's is now) migrates to 5,
+    keeping its records, and a second run finds nothing to do."""
+    collection_tree()
+    from ansible_collections.selfhost.langgraph.plugins.module_utils.control_schema import MIGRATIONS, migrate
+    database = CS5_PG + 'v4_' + uuid.uuid4().hex[:6]
+    admin = cs5.pg()
+    admin.cursor().execute('CREATE DATABASE "%s"' % database)
+    admin.close()
+    try:
+        conn = cs5.pg(database)
+        conn.autocommit = False
+        migrate(conn, migrations=MIGRATIONS[:4])
+        conn.close()
+        shared = cs5.query("SELECT 1 FROM pg_database WHERE datname = 'langgraph_control'", database='postgres')
+        lab = cs5.query("SELECT coalesce(max(version), 0) FROM schema_version")[0][0] if shared else 0
+        if lab == 4:  # the shared database is what MIGRATIONS[:4] makes, column for column
+            assert columns(cs5, 'langgraph_control') == columns(cs5, database)
+        else:
+            sys.stdout.write('\n[note] the lab control database is at version %d, not 4\n' % lab)
+        old, holder = CS5 + 'old', cs5_holder()
+        rows = [
+            "INSERT INTO deployments (name, type, postgres_database, postgres_role, postgres_host, redis_host) "
+            "VALUES ('%s', 'production', 'lg_it_cs5_old', 'lg_it_cs5_old', 'pg1', 'redis1')" % old,
+            "INSERT INTO revisions (deployment, number, image, env_fingerprint, status) "
+            "VALUES ('%s', 1, 'reg/app:1', 'fp', 'deployed')" % old,
+            "INSERT INTO deploy_locks (deployment, holder, purpose, expires_at) "
+            "VALUES ('%s', '%s', 'deploy', now() + interval '1 hour')" % (old, holder),
+        ]
+        for sql in rows:
+            cs5.query(sql, database=database)
+        args = dict(control_database=database)
+        # Check mode reads version 4 as it is, and predicts the version 5 records without writing them.
+        looked = cs5_control(cs5, 'begin', check=True, deployments=[old], lock=False, **args)
+        assert not looked.get('failed'), looked.get('msg')
+        assert looked['schema']['version'] == 4 and [m['version'] for m in looked['schema']['migrated']] == [5]
+        assert looked['hosts'] == {} and looked['deployments'][old]['replicas'] is None
+        predicted = cs5_control(cs5, 'finish', check=True, holder=holder, replicas=[dict(deployment=old, replicas=2)],
+                                hosts=[dict(name=CS5 + 'app1', up=True)],
+                                audit=[dict(deployment=old, action='deploy', details={})], **args)
+        assert not predicted.get('failed'), predicted.get('msg')
+        assert 'record 2 desired replicas of %s' % old in predicted['actions']
+        assert 'record host %sapp1 up' % CS5 in predicted['actions']
+        assert cs5.query('SELECT max(version) FROM schema_version', database=database) == [(4,)]
+
+        started = time.time()
+        migrated = cs5_control(cs5, 'begin', deployments=[old], lock=False, **args)
+        report('control_state begin migrating a control database from 4 to 5', time.time() - started)
+        assert not migrated.get('failed'), migrated.get('msg')
+        assert migrated['changed'] and migrated['schema']['version'] == 5
+        assert [m['version'] for m in migrated['schema']['migrated']] == [5]
+        one = migrated['deployments'][old]
+        assert (one['serving'], one['postgres_host'], one['replicas'], one['taken_over']) == (1, 'pg1', None, None)
+        assert migrated['busy'][old]['holder'] == holder and migrated['hosts'] == {}
+        assert cs5.query('SELECT max(version) FROM schema_version', database=database) == [(5,)]
+        after = columns(cs5, database)
+        assert ('deployments', 'replicas', 'integer', 'YES', None) in after
+        assert set(c[:2] for c in after if c[0] in ('fleet_hosts', 'audit_events')) == {
+            ('fleet_hosts', 'name'), ('fleet_hosts', 'last_seen'), ('fleet_hosts', 'down_since'),
+            ('fleet_hosts', 'problem'), ('audit_events', 'id'), ('audit_events', 'at'), ('audit_events', 'who'),
+            ('audit_events', 'action'), ('audit_events', 'deployment'), ('audit_events', 'details')}
+        assert cs5.query("SELECT indexdef FROM pg_indexes WHERE indexname = 'audit_events_deployment_at'",
+                         database=database) == [
+            ('CREATE INDEX audit_events_deployment_at ON public.audit_events USING btree (deployment, at DESC)',)]
+        assert not cs5.query("SELECT 1 FROM pg_constraint WHERE conrelid = 'audit_events'::regclass AND contype = 'f'",
+                             database=database), 'an audit row outlives a purge: no foreign key'
+        with pytest.raises(psycopg2.IntegrityError, match='deployments_replicas_check'):
+            cs5.query("UPDATE deployments SET replicas = -1 WHERE name = %s", (old,), database=database)
+        # Idempotent: nothing more to migrate, by control_state or control_db.
+        again = cs5_control(cs5, 'begin', deployments=[old], lock=False, **args)
+        assert not again['changed'] and again['schema']['migrated'] == [] and again['schema']['version'] == 5
+        db = cs5.module('control_db', dict(cs5.pg_args(), control_database=database))
+        assert not db['changed'] and db['version'] == 5 and db['applied'] == []
+    finally:
+        drop_database(cs5, database)
+
+
+class Renewer(object):
+    """A heartbeat: control_steps.renew of holder's leases every `every`
+    seconds from this process, on its own connection (one ansible-playbook
+    run takes longer than a 3 s lease on a loaded lab; the module's renew is
+    tested on its own below)."""
+
+    def __init__(self, target, holder, names, ttl, every=0.5):
+        collection_tree()
+        from ansible_collections.selfhost.langgraph.plugins.module_utils import control_steps
+        self.renew = control_steps.renew
+        self.target, self.holder, self.names, self.ttl, self.every = target, holder, names, ttl, every
+        self.results, self.errors = [], []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self):
+        conn = self.target.pg(self.target.control_database)
+        conn.autocommit = False
+        try:
+            while not self.stop.is_set():
+                try:
+                    self.results.append((time.time(), self.renew(conn, self.holder, self.names, self.ttl)))
+                except Exception as e:  # pylint: disable=broad-except
+                    self.errors.append(repr(e))
+                self.stop.wait(self.every)
+        finally:
+            conn.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        return False
+
+
+def test_cs5_a_renewed_lease_lives_on_and_an_unrenewed_one_is_taken_over(cs5):
+    kept, dead = cs5_names(2)
+    keeper, dying, next_job = cs5_holder(), cs5_holder(), cs5_holder()
+    ttl = 3
+    first = cs5_control(cs5, 'begin', deployments=[dead], holder=dying, lock_ttl=ttl)
+    assert first['locked'] == [dead]
+    since, expires_at = cs5_query(cs5, 'SELECT since, expires_at FROM deploy_locks WHERE deployment = %s', (dead,))[0]
+    with Renewer(cs5, keeper, [kept], ttl) as renewer:
+        begun = cs5_control(cs5, 'begin', deployments=[kept], holder=keeper, lock_ttl=ttl)
+        assert begun['locked'] == [kept]
+        first_expiry = cs5_query(cs5, 'SELECT expires_at FROM deploy_locks WHERE deployment = %s', (kept,))[0][0]
+        # Past the first lease of both (by the database clock), plus a margin.
+        time.sleep(max(0.0, seconds_left(cs5, [dead])) + 1.0)
+        while cs5_query(cs5, 'SELECT now() < %s', (first_expiry,))[0][0]:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        asked = time.time()
+        over = cs5_control(cs5, 'begin', deployments=[kept, dead], holder=next_job, lock_ttl=60)
+        report('control_state begin taking over an expired lease (whole ansible-playbook run)', time.time() - asked)
+        assert over['locked'] == [dead], over
+        assert over['busy'] == {kept: over['busy'][kept]} and over['busy'][kept]['holder'] == keeper
+        assert over['deployments'][kept]['taken_over'] is None
+        taken = over['deployments'][dead]['taken_over']
+        assert taken['holder'] == dying and taken['purpose'] == 'deploy'
+        assert set(taken) == {'holder', 'purpose', 'since', 'expires_at'}
+        assert (instant(taken['since']), instant(taken['expires_at'])) == (since, expires_at)
+        assert any('taken over from %s' % dying in a for a in over['actions'])
+    assert renewer.errors == []
+    assert not any(r['changed'] for _at, r in renewer.results)
+    # (the first ones may come before the keeper's begin: they renew nothing and say kept is not held)
+    kept_alive = [at for at, r in renewer.results if r['renewed'] == [kept] and r['lost'] == {}]
+    assert len(kept_alive) >= 3 and max(b - a for a, b in zip(kept_alive, kept_alive[1:])) < ttl
+    lease_end = cs5_query(cs5, 'SELECT expires_at FROM deploy_locks WHERE deployment = %s', (kept,))[0][0]
+    assert lease_end > first_expiry and lock_holders(cs5, [kept]) == {kept: keeper}
+    # The dead job, back: it holds nothing, and says which lock it lost to whom.
+    late = cs5_control(cs5, 'renew', holder=dying, deployments=[dead], lock_ttl=ttl)
+    assert late['renewed'] == [] and not late['changed']
+    assert late['lost'][dead]['holder'] == next_job
+    assert any('lost the lock of %s' % dead in w for w in late.get('warnings', []))
+    mine = cs5_control(cs5, 'renew', holder=keeper, deployments=[kept, dead, CS5 + 'never'], lock_ttl=ttl)
+    assert mine['renewed'] == [kept] and mine['lost'] == {dead: late['lost'][dead], CS5 + 'never': None}
+    predicted = cs5_control(cs5, 'renew', check=True, holder=keeper, lock_ttl=ttl)
+    assert predicted['renewed'] == [kept] and not predicted['changed']
+    for holder in (keeper, next_job):
+        cs5_control(cs5, 'finish', holder=holder)
+    assert lock_holders(cs5, [kept, dead]) == {}
+
+
+def instant(text):
+    return datetime.datetime.fromisoformat(text)
+
+
+def lock_holders(target, names):
+    return dict(cs5_query(target, 'SELECT deployment, holder FROM deploy_locks WHERE deployment = ANY(%s)',
+                          (names,)))
+
+
+def audit_rows(target, names):
+    return cs5_query(target, 'SELECT who, action, deployment, details FROM audit_events '
+                             'WHERE deployment = ANY(%s) ORDER BY id', (names,))
+
+
+def test_cs5_unlock_releases_another_jobs_lock_and_records_who(cs5):
+    held, other, free = cs5_names(3)
+    job, operator = cs5_holder(), CS5 + 'alice@laptop'
+    cs5_control(cs5, 'begin', deployments=[held, other], holder=job, purpose='deploy')
+    leases = cs5_query(cs5, 'SELECT expires_at FROM deploy_locks WHERE deployment = %s', (held,))
+    shorter = cs5_control(cs5, 'renew', holder=job, lock_ttl=5)   # a renewal never shortens a lease
+    assert shorter['renewed'] == sorted([held, other]) and shorter['lost'] == {}
+    assert cs5_query(cs5, 'SELECT expires_at FROM deploy_locks WHERE deployment = %s', (held,)) == leases
+    predicted = cs5_control(cs5, 'unlock', check=True, deployments=[held, free], holder=operator)
+    assert not predicted.get('failed'), predicted.get('msg')
+    assert predicted['changed'] and list(predicted['released']) == [held]
+    assert lock_holders(cs5, [held]) == {held: job} and audit_rows(cs5, [held]) == []
+    released = cs5_control(cs5, 'unlock', deployments=[held, free], holder=operator)
+    assert released['changed'] and list(released['released']) == [held]
+    lock = released['released'][held]
+    assert (lock['holder'], lock['purpose']) == (job, 'deploy')
+    assert set(lock) == {'holder', 'purpose', 'since', 'expires_at'}
+    assert any(a.startswith('release the lock of %s (held by %s' % (held, job)) for a in released['actions'])
+    assert lock_holders(cs5, [held, other]) == {other: job}
+    assert audit_rows(cs5, [held, free]) == [(operator, 'unlock', held, lock)]
+    when = cs5_query(cs5, 'SELECT extract(epoch FROM now() - at) FROM audit_events WHERE deployment = %s', (held,))
+    assert 0 <= when[0][0] < 60
+    again = cs5_control(cs5, 'unlock', deployments=[held], holder=operator)
+    assert not again['changed'] and again['released'] == {} and len(audit_rows(cs5, [held])) == 1
+    # The job whose lock went ends normally, releasing what it still has.
+    ended = cs5_control(cs5, 'finish', holder=job)
+    assert ended['released'] == [other]
+    refused = cs5_control(cs5, 'unlock', deployments=[held])
+    assert refused['failed'] and 'holder is required with step=unlock' in refused['msg']
+    refused = cs5_control(cs5, 'unlock', holder=operator)
+    assert refused['failed'] and 'step=unlock needs deployments' in refused['msg']
+
+
+def host_rows(target, names):
+    return dict((row[0], row[1:]) for row in cs5_query(
+        target, 'SELECT name, last_seen, down_since, problem FROM fleet_hosts WHERE name = ANY(%s)', (names,)))
+
+
+def test_cs5_finish_records_replicas_hosts_and_audit(cs5):
+    first, second, theirs = cs5_names(3)
+    app1, app2 = CS5 + uuid.uuid4().hex[:4] + '-app1', CS5 + uuid.uuid4().hex[:4] + '-app2'
+    holder, other = cs5_holder(), cs5_holder()
+    cs5_control(cs5, 'begin', deployments=[first, second], holder=holder)
+    cs5_control(cs5, 'begin', deployments=[theirs], holder=other)
+    prepared = cs5_control(cs5, 'prepare', holder=holder, revisions=[revision(first, 1)],
+                           audit=[dict(deployment=first, action='deploy', details=dict(revision=1, phase='start'))])
+    assert not prepared.get('failed'), prepared.get('msg')
+    assert 'record deploy in the audit trail of %s' % first in prepared['actions']
+    # Recording for a deployment another job holds is refused, audit events too.
+    refused = cs5_control(cs5, 'prepare', holder=holder, audit=[dict(deployment=theirs, action='deploy')])
+    assert refused['failed'] and 'locked by %s' % other in refused['msg']
+    refused = cs5_control(cs5, 'prepare', audit=[dict(deployment=first, action='deploy')])
+    assert refused['failed'] and 'holder is required with audit' in refused['msg']
+
+    fields = dict(
+        replicas=[dict(deployment=first, replicas=3), dict(deployment=second, replicas=0),
+                  dict(deployment=theirs, replicas=5)],
+        hosts=[dict(name=app1, up=True), dict(name=app2, up=False, problem='unreachable')],
+        audit=[dict(deployment=first, action='deploy', details=dict(revision=1, phase='done')),
+               dict(deployment=theirs, action='scale', details={}),
+               dict(action='reconcile', details=dict(hosts_down=[app2]))])
+    predicted = cs5_control(cs5, 'finish', check=True, holder=holder, **fields)
+    assert predicted['changed'] and not host_rows(cs5, [app1, app2])
+    assert cs5_query(cs5, 'SELECT replicas FROM deployments WHERE name = %s', (first,)) == [(None,)]
+    started = time.time()
+    finished = cs5_control(cs5, 'finish', holder=holder,
+                           statuses=[dict(deployment=first, number=1, status='deployed')], **fields)
+    report('control_state finish with replicas, hosts and audit (whole ansible-playbook run)', time.time() - started)
+    assert not finished.get('failed'), finished.get('msg')
+    assert finished['changed'] and finished['released'] == sorted([first, second])
+    assert list(finished['not_recorded']) == [theirs] and finished['not_recorded'][theirs]['holder'] == other
+    assert predicted['actions'] == [a for a in finished['actions'] if not a.startswith('mark revision')]
+    for action in ('record 3 desired replicas of %s' % first, 'record 0 desired replicas of %s' % second,
+                   'record host %s up' % app1, 'record host %s down: unreachable' % app2,
+                   'record deploy in the audit trail of %s' % first, 'record reconcile in the audit trail'):
+        assert action in finished['actions']
+    assert not any(theirs in a for a in finished['actions'] if not a.startswith('release'))
+    replicas = dict(cs5_query(cs5, 'SELECT name, replicas FROM deployments WHERE name = ANY(%s)',
+                              ([first, second, theirs],)))
+    assert replicas == {first: 3, second: 0, theirs: None}
+    hosts = host_rows(cs5, [app1, app2])
+    assert hosts[app1][0] is not None and hosts[app1][1:] == (None, None)
+    assert hosts[app2][0] is None and hosts[app2][1] is not None and hosts[app2][2] == 'unreachable'
+    went_down = hosts[app2][1]
+    assert audit_rows(cs5, [first, second, theirs]) == [
+        (holder, 'deploy', first, dict(revision=1, phase='start')),
+        (holder, 'deploy', first, dict(revision=1, phase='done'))]
+    assert cs5_query(cs5, "SELECT who, details FROM audit_events WHERE action = 'reconcile' AND details @> %s::jsonb",
+                     (json.dumps(dict(hosts_down=[app2])),)) == [(holder, dict(hosts_down=[app2]))]
+
+    read = cs5_control(cs5, 'begin', deployments=[first, second, theirs], lock=False)
+    assert [read['deployments'][n]['replicas'] for n in (first, second, theirs)] == [3, 0, None]
+    assert read['hosts'][app1]['down_since'] is None and read['hosts'][app1]['last_seen'] is not None
+    assert read['hosts'][app2]['last_seen'] is None and read['hosts'][app2]['problem'] == 'unreachable'
+    assert instant(read['hosts'][app2]['down_since']) == went_down
+
+    # Down again, another problem: still down since the first time. The same again: no change.
+    later = cs5_holder()
+    down_again = cs5_control(cs5, 'finish', holder=later, hosts=[dict(name=app1, up=True),
+                                                                 dict(name=app2, up=False, problem='ssh timeout')])
+    assert down_again['changed'] and down_again['actions'] == ['record host %s still down: ssh timeout' % app2]
+    hosts_again = host_rows(cs5, [app1, app2])
+    assert hosts_again[app2][1:] == (went_down, 'ssh timeout')
+    assert hosts_again[app1][0] > hosts[app1][0]                  # seen again, bookkeeping
+    same = cs5_control(cs5, 'finish', holder=later, hosts=[dict(name=app2, up=False, problem='ssh timeout')],
+                       replicas=[dict(deployment=first, replicas=3)])
+    assert not same['changed'] and same['actions'] == []
+    assert host_rows(cs5, [app2])[app2][1] == went_down
+    back = cs5_control(cs5, 'finish', holder=later, hosts=[dict(name=app2, up=True)])
+    assert back['changed'] and back['actions'] == ['record host %s up again (down since %s)'
+                                                   % (app2, read['hosts'][app2]['down_since'])]
+    last_seen, down_since, problem = host_rows(cs5, [app2])[app2]
+    assert last_seen is not None and (down_since, problem) == (None, None)
+    cs5_control(cs5, 'finish', holder=other)
+
+
+def test_cs5_500_deployments_renew_begin_finish(cs5):
+    """500 recorded deployments (12 revisions, 3 scale decisions, a desired
+    count each), 100 hosts and 1500 audit rows, made with SQL."""
+    prefix = CS5 + 'bench-'
+    deployments = ['%s%03d' % (prefix, i) for i in range(500)]
+    hosts = ['%shost-%03d' % (CS5, i) for i in range(100)]
+    statements = [
+        ("INSERT INTO deployments (name, type, postgres_database, postgres_role, postgres_host, redis_host, replicas) "
+         "SELECT d, 'production', 'lg_' || replace(d, '-', '_'), 'lg_' || replace(d, '-', '_'), 'pg1', 'redis1', 2 "
+         "FROM unnest(%s::text[]) AS d", (deployments,)),
+        ("INSERT INTO redis_allocations (redis_instance, db_number, deployment) "
+         "SELECT 'it-cs5-bench:0', n, d FROM unnest(%s::text[]) WITH ORDINALITY AS t(d, n)", (deployments,)),
+        ("INSERT INTO revisions (deployment, number, image, env_fingerprint, env, status) "
+         "SELECT d, n, 'reg/app:' || n, 'fp' || n, '{\"LOG_LEVEL\": \"INFO\"}'::jsonb, "
+         "CASE WHEN n = 12 THEN 'deployed' ELSE 'superseded' END "
+         "FROM unnest(%s::text[]) AS d, generate_series(1, 12) AS n", (deployments,)),
+        ("INSERT INTO scale_events (deployment, inputs, desired, reason, decided_at) "
+         "SELECT d, '{}'::jsonb, n, 'bench', now() - n * interval '1 minute' "
+         "FROM unnest(%s::text[]) AS d, generate_series(1, 3) AS n", (deployments,)),
+        ("INSERT INTO fleet_hosts (name, last_seen) SELECT h, now() FROM unnest(%s::text[]) AS h", (hosts,)),
+        ("INSERT INTO audit_events (who, action, deployment, details) "
+         "SELECT 'it-cs5-bench', 'deploy', d, jsonb_build_object('revision', n) "
+         "FROM unnest(%s::text[]) AS d, generate_series(1, 3) AS n", (deployments,)),
+    ]
+    for sql, args in statements:
+        cs5_query(cs5, sql, args)
+    try:
+        holder = cs5_holder()
+        begun, seconds = timed(cs5_control, cs5, 'begin', deployments=deployments, holder=holder)
+        report('control_state begin, 500 recorded deployments + 100 hosts, lock + history 10', seconds)
+        assert begun['locked'] == deployments and len(begun['hosts']) >= 100
+        one = begun['deployments'][deployments[7]]
+        assert one['replicas'] == 2 and one['taken_over'] is None and len(one['revisions']) == 10
+        renewed, seconds = timed(cs5_control, cs5, 'renew', holder=holder, deployments=deployments)
+        report('control_state renew, 500 leases (whole ansible-playbook run)', seconds)
+        assert renewed['renewed'] == deployments and renewed['lost'] == {} and not renewed['changed']
+        finished, seconds = timed(cs5_control, cs5, 'finish', holder=holder, statuses=[
+            dict(deployment=n, number=12, status='deployed') for n in deployments
+        ], replicas=[dict(deployment=n, replicas=3) for n in deployments],
+            hosts=[dict(name=h, up=i % 10 != 0, problem=None if i % 10 else 'unreachable')
+                   for i, h in enumerate(hosts)],
+            audit=[dict(deployment=n, action='scale', details=dict(replicas=3)) for n in deployments])
+        report('control_state finish, 500 replicas + 100 hosts + 500 audit events, releasing 500 locks', seconds)
+        assert not finished.get('failed'), finished.get('msg')
+        assert len(finished['released']) == 500 and finished['not_recorded'] == {}
+        assert cs5_query(cs5, 'SELECT count(*) FROM deployments WHERE name = ANY(%s) AND replicas = 3',
+                         (deployments,)) == [(500,)]
+        assert cs5_query(cs5, 'SELECT count(*) FROM fleet_hosts WHERE name = ANY(%s) AND down_since IS NOT NULL',
+                         (hosts,)) == [(10,)]
+        assert cs5_query(cs5, "SELECT count(*) FROM audit_events WHERE deployment = ANY(%s) AND action = 'scale'",
+                         (deployments,)) == [(500,)]
+        for what, seconds in python_timings(cs5, deployments, hosts):
+            report(what, seconds)
+    finally:
+        for table, column in (('audit_events', 'deployment'), ('scale_events', 'deployment'),
+                              ('deploy_locks', 'deployment'), ('revisions', 'deployment'),
+                              ('redis_allocations', 'deployment'), ('deployments', 'name')):
+            cs5_query(cs5, 'DELETE FROM %s WHERE %s LIKE %%s' % (table, column), (prefix + '%',))
+        cs5_query(cs5, 'DELETE FROM fleet_hosts WHERE name = ANY(%s)', (hosts,))
+    assert not cs5_query(cs5, 'SELECT 1 FROM deployments WHERE name LIKE %s', (prefix + '%',))
+
+
+def timed(function, *args, **kwargs):
+    started = time.time()
+    result = function(*args, **kwargs)
+    return result, time.time() - started
+
+
+def python_timings(target, deployments, hosts):
+    """The steps from Python on the test host, without Ansible around them."""
+    collection_tree()
+    from ansible_collections.selfhost.langgraph.plugins.module_utils import control_steps
+    conn = target.pg(target.control_database)
+    conn.autocommit = False
+    holder = cs5_holder()
+    timings = []
+    try:
+        result, seconds = timed(control_steps.begin, conn, deployments, holder)
+        assert len(result['locked']) == 500
+        timings.append(('control_steps.begin in Python (500, lock + read + hosts)', seconds))
+        result, seconds = timed(control_steps.renew, conn, holder, deployments, 120)
+        assert len(result['renewed']) == 500
+        timings.append(('control_steps.renew in Python (500 leases)', seconds))
+        result, seconds = timed(control_steps.renew, conn, holder, [], 120)
+        timings.append(('control_steps.renew in Python (500 leases, no lost check)', seconds))
+        result, seconds = timed(
+            control_steps.finish, conn, holder, replicas=[dict(deployment=n, replicas=4) for n in deployments],
+            hosts=[dict(name=h, up=True, problem=None) for h in hosts],
+            audit=[dict(deployment=n, action='scale', details=dict(replicas=4)) for n in deployments])
+        assert len(result['released']) == 500
+        timings.append(('control_steps.finish in Python (500 replicas + 100 hosts + 500 audit, release 500)',
+                        seconds))
+    finally:
+        conn.close()
+    return timings
