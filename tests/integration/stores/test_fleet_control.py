@@ -9,6 +9,7 @@ Timings are printed (run with -s to see them).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import atexit
 import datetime
 import json
 import os
@@ -239,14 +240,20 @@ def test_begin_500_deployments_made_with_sql(target):
     assert not target.query('SELECT 1 FROM deployments WHERE name LIKE %s', (prefix + '%',))
 
 
+_TREE = []
+
+
 def collection_tree():
-    """This checkout importable as ansible_collections.selfhost.langgraph."""
-    tree = tempfile.mkdtemp(prefix='it-cs-tree-')
-    os.makedirs(os.path.join(tree, 'ansible_collections', 'selfhost'))
-    os.symlink(REPO, os.path.join(tree, 'ansible_collections', 'selfhost', 'langgraph'))
-    if tree not in sys.path:
+    """This checkout importable as ansible_collections.selfhost.langgraph (one
+    symlink tree per test run, removed at its end)."""
+    if not _TREE:
+        tree = tempfile.mkdtemp(prefix='it-cs-tree-')
+        os.makedirs(os.path.join(tree, 'ansible_collections', 'selfhost'))
+        os.symlink(REPO, os.path.join(tree, 'ansible_collections', 'selfhost', 'langgraph'))
         sys.path.insert(0, tree)
-    return tree
+        atexit.register(shutil.rmtree, tree, True)
+        _TREE.append(tree)
+    return _TREE[0]
 
 
 def module_utils_timing(target, deployments):
