@@ -28,9 +28,17 @@ def _lb_cells(lbs, deployment, name):
     return ', '.join(cells) or '-'
 
 
+def _down(host, known):
+    """Why a host is down and when it was last seen (the control database remembers)."""
+    seen = (known.get(host['name']) or {}).get('last_seen')
+    return 'down: %s (last seen %s)' % (host.get('problem') or 'no answer', seen or 'never')
+
+
 def status_lines(deployments, apps, lbs, control):
-    """One block per deployment: serving revision, lock, containers with health and sessions, revisions."""
+    """One block per deployment: serving revision, lock, containers with health and sessions, revisions;
+    then the hosts that do not answer, with when they were last seen."""
     states = control.get('deployments') or {}
+    known = control.get('hosts') or {}
     lines = []
     for d in deployments:
         state = states.get(d['name']) or {}
@@ -47,7 +55,7 @@ def status_lines(deployments, apps, lbs, control):
         lines.append(ROW % ('HOST', 'CONTAINER', 'REV', 'PORT', 'HEALTH', 'LOAD BALANCERS (status sessions)'))
         for host in apps:
             if not host['reachable']:
-                lines.append('  %-10s down: %s' % (host['name'], host.get('problem') or 'no answer'))
+                lines.append('  %-10s %s' % (host['name'], _down(host, known)))
                 continue
             mine = [c for c in host['containers'] if c['deployment'] == d['name']]
             if not mine:
@@ -65,7 +73,7 @@ def status_lines(deployments, apps, lbs, control):
                                                        r.get('created_by') or '', reason))
         if not revisions:
             lines.append('    (none yet)')
-    for lb in lbs:
-        if not lb['reachable']:
-            lines.append('load balancer %s is down: %s' % (lb['name'], lb.get('problem') or 'no answer'))
+    for host in apps + lbs:
+        if not host['reachable']:
+            lines.append('%s %s' % (host['name'], _down(host, known)))
     return lines
