@@ -255,8 +255,8 @@ def delete(names):
     started = time.time()
     for name in names:
         run = playbook('delete.yml', fleet_vars(NAMES, 'v1', deployment=name, purge=True), 'delete ' + name)
-        if run.rc:
-            print('  delete %s failed (rc %d): %s' % (name, run.rc, '; '.join(run.failures()) or run.tail))
+        if run.rc or run.wall > 30:
+            run.show('  slow or failed:')
     return time.time() - started
 
 
@@ -398,10 +398,15 @@ def rollout_under_load(names, label, run_id):
               connections.peak[0], connections.peak[1], connections.peak_at))
     for name, load in sorted(loads.items()):
         after = sorted(load.versions_after(ended))
-        if load.failures or after != ['v2'] or name in hung:
+        never = load.waiting_since()
+        if load.failures or after != ['v2'] or name in hung or never:
             print('    %s: %s; versions after the run %s' % (name, load.summary(), after))
         if name in hung:
             print('      request(s) hung: %s' % hung[name])
+        if never:
+            print('      never answered: request(s) sent at +%s s of the roll-out (it ended at +%.0f s); unfinished '
+                  'runs in its database now: %s' % (', +'.join('%.0f' % (t - started) for t in never),
+                                                    ended - started, unfinished_runs(name)))
     return run, figures
 
 
