@@ -14,7 +14,8 @@ __metaclass__ = type
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 
 # What a job may set; superseded and rolled_back follow from a deployed one.
-SETTABLE_STATUSES = ('rolling_out', 'deployed', 'failed')
+# superseded: a deleted deployment's revision serves no more.
+SETTABLE_STATUSES = ('rolling_out', 'deployed', 'failed', 'superseded')
 # The fields that make a revision what it is (who recorded it is not one).
 REVISION_IDENTITY = ('image', 'image_digest', 'env_fingerprint', 'env', 'secret_names')
 PIN_FIELDS = (('postgres_host', 'Postgres'), ('redis_host', 'Redis'))

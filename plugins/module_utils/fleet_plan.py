@@ -651,6 +651,7 @@ def _assemble(action, plans, fleet, batch, options, control):
                            for h, e in starts]
         entry['lb_drain'] = [server_name(h, c['revision'], c['replica']) for h, c in old]
         _plan_revision_records(dp, action, run, holder, starts, pins)
+        _plan_migration(dp, states.get(dp.name) or {}, starts, run)
         _plan_undo(dp, fleet, options, run, starts)
 
     run['waves'] = waves
@@ -742,12 +743,19 @@ def _plan_revision_records(dp, action, run, holder, starts, pins):
             env_fingerprint=dp.target['env_fingerprint'], created_by=holder))
     run['record']['statuses'].append(dict(deployment=dp.name, number=number, status='rolling_out', reason=None))
     run['finish']['statuses'].append(dict(deployment=dp.name, number=number, status='deployed', reason=None))
+
+
+def _plan_migration(dp, state, starts, run):
+    """Migrate once per revision before its containers start: a revision never deployed, or any
+    revision starting on a database made anew (a deployment deleted with its data, then deployed)."""
+    d = dp.deployment
     never_deployed = dp.new_revision or dp.target.get('status') in NEVER_DEPLOYED
-    if d['migrate_command'] and never_deployed and starts:
-        host = starts[0][0]
-        run['migrations'].setdefault(host, []).append(dict(
-            deployment=dp.name, revision=number, image=dp.target['image'], command=list(d['migrate_command']),
-            env=dict(dp.target['env'])))
+    if not (d['migrate_command'] and starts and (never_deployed or not state.get('database'))):
+        return
+    host = starts[0][0]
+    run['migrations'].setdefault(host, []).append(dict(
+        deployment=dp.name, revision=dp.target['number'], image=dp.target['image'],
+        command=list(d['migrate_command']), env=dict(dp.target['env'])))
 
 
 def _plan_undo(dp, fleet, options, run, starts):
@@ -783,6 +791,10 @@ def _plan_delete(dp, options, run, waves, pins):
                                  redis_host=redis_host, state='absent', purge=True))
     entry = run['deployments'][dp.name]
     entry['stop'] = ['%s %s' % (h, c['name']) for h, c in dp.old]
+    if dp.serving_number:
+        # Nothing serves once deleted: deploying it again is a new revision, migrated on its new database.
+        run['finish']['statuses'].append(dict(deployment=dp.name, number=dp.serving_number, status='superseded',
+                                              reason='the deployment was deleted'))
 
 
 def _plan_prune(plans, fleet, states, options):

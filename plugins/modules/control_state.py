@@ -169,7 +169,7 @@ options:
         description: The new status.
         type: str
         required: true
-        choices: [rolling_out, deployed, failed]
+        choices: [rolling_out, deployed, failed, superseded]
       reason:
         description: Why (for V(failed) - what failed). Omitted, the recorded reason stays.
         type: str
@@ -595,7 +595,7 @@ def main():
         statuses=dict(type='list', elements='dict', default=[], options=dict(
             deployment=dict(type='str', required=True),
             number=dict(type='int', required=True),
-            status=dict(type='str', required=True, choices=['rolling_out', 'deployed', 'failed']),
+            status=dict(type='str', required=True, choices=['rolling_out', 'deployed', 'failed', 'superseded']),
             reason=dict(type='str'),
         )),
         assignments=dict(type='list', elements='dict', default=[], options=dict(

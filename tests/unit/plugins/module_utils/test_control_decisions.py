@@ -177,8 +177,8 @@ def test_plan_statuses(requests, current, expected):
 
 @pytest.mark.parametrize('requests, current, message', [
     ([st('a', 9, 'deployed')], {('a', 1): row('deployed')}, 'deployment a has no revision 9'),
-    ([st('a', 1, 'superseded')], {('a', 1): row('deployed')}, "status 'superseded' of revision 1 of deployment a"),
-    ([st('a', 1, 'created')], {('a', 1): row('deployed')}, 'use one of rolling_out, deployed, failed'),
+    ([st('a', 1, 'rolled_back')], {('a', 1): row('deployed')}, "status 'rolled_back' of revision 1 of deployment a"),
+    ([st('a', 1, 'created')], {('a', 1): row('deployed')}, 'use one of rolling_out, deployed, failed, superseded'),
 ])
 def test_plan_statuses_refuses(requests, current, message):
     with pytest.raises(StoreError, match=message):

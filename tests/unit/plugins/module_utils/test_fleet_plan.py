@@ -420,3 +420,22 @@ def test_bookkeeping_records_counts_hosts_and_audit():
     assert plan['finish']['replicas'] == [dict(deployment='bot', replicas=3)]
     assert plan['audit'][0]['action'] == 'scale' and plan['audit'][0]['details']['replicas'] == 3
     assert plan['hosts'] == ['app1', 'app2', 'lb1']
+
+
+def test_delete_retires_the_serving_revision():
+    d = deployments(dict(name='bot', min_replicas=2))[0]
+    apps, lbs, ctl = in_place_fleet(d)
+    plan = run('delete', [d], apps, lbs, ctl)
+    assert plan['finish']['statuses'] == [dict(deployment='bot', number=3, status='superseded',
+                                               reason='the deployment was deleted')]
+
+
+def test_a_revision_starting_on_a_database_made_anew_is_migrated():
+    d = deployments(dict(name='bot', min_replicas=1, migrate_command=['migrate']))[0]
+    ctl = control({'bot': dict(revisions=[revision(3, d)], serving=3, database=None)})
+    plan = run('reconcile', [d], [app('app1'), app('app2')], ctl=ctl)
+    assert plan['deployments']['bot']['kind'] == 'repair'
+    assert [m['revision'] for ms in plan['migrations'].values() for m in ms] == [3]
+    ctl['deployments']['bot']['database'] = 'lg_bot'
+    plan = run('reconcile', [d], [app('app1'), app('app2')], ctl=ctl)
+    assert plan['migrations'] == {}
