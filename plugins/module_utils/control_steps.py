@@ -182,18 +182,21 @@ def unlock(conn, names, who, check_mode=False):
     return result
 
 
-def finish(conn, holder, statuses=(), applied=(), check_mode=False, replicas=(), hosts=(), audit=()):
+def finish(conn, holder, statuses=(), applied=(), check_mode=False, replicas=(), hosts=(), audit=(),
+           scale_events=()):
     """Record how the run ended and release holder's locks. What concerns a
     deployment another live job holds now (this run's lease expired and was
     taken over: statuses, counts, audit events) is not recorded but returned
     in not_recorded: the run is over either way, and its other locks must not
     wait for their expiry. Hosts concern the fleet, not a deployment: always
-    recorded."""
+    recorded. Scale decisions that apply nothing are recorded here too (those
+    that do are recorded by prepare, whose ids the applied counts refer to)."""
+    cd.check_scale_events(scale_events)
     cd.check_replicas(replicas)
     cd.check_hosts(hosts)
     cd.check_audit(audit, holder)
     version, result = _migrate(conn, check_mode)
-    names = _deployments_of(statuses, applied, replicas, audit)
+    names = _deployments_of(statuses, applied, replicas, audit, scale_events)
     with conn:  # one transaction: the records and the release together
         cur = conn.cursor()
         lost = cd.lock_conflicts(names, cp.locks_of(cur, names, version), holder)
@@ -201,6 +204,7 @@ def finish(conn, holder, statuses=(), applied=(), check_mode=False, replicas=(),
         applied = [a for a in applied if a['deployment'] not in lost]
         replicas = [r for r in replicas if r['deployment'] not in lost]
         audit = [e for e in audit if e.get('deployment') not in lost]
+        scale_events = [e for e in scale_events if e['deployment'] not in lost]
         status_updates = cd.plan_statuses(
             statuses, cp.statuses_for(cur, [(s['deployment'], s['number']) for s in statuses], version))
         applied_updates = cd.plan_applied(
@@ -216,6 +220,7 @@ def finish(conn, holder, statuses=(), applied=(), check_mode=False, replicas=(),
             cp.write_replicas(cur, replica_updates)
             cp.write_hosts(cur, host_rows)
             cp.insert_audit_events(cur, holder, audit)
+            autoscale_store.record_many(cur, scale_events)
         released = cp.release_locks_of(cur, holder, check_mode, version)
     result['actions'] += [cd.describe_status(u) for u in status_updates]
     result['actions'] += ['record %d replicas applied for scale decision %d of %s'
@@ -223,9 +228,11 @@ def finish(conn, holder, statuses=(), applied=(), check_mode=False, replicas=(),
     result['actions'] += ['record %d desired replicas of %s' % (replica_updates[n], n) for n in sorted(replica_updates)]
     result['actions'] += host_changes
     result['actions'] += [cd.describe_audit(e) for e in audit]
+    result['actions'] += ['record a scale decision for %s: %d replicas (%s)' % (e['deployment'], e['desired'], e['reason'])
+                          for e in scale_events]
     result['actions'] += ['release the lock of %s' % name for name in released]
     result['changed'] = result['changed'] or bool(status_updates or applied_updates or replica_updates
-                                                  or host_changes or audit or released)
+                                                  or host_changes or audit or scale_events or released)
     result['released'] = released
     result['not_recorded'] = dict((name, cd.public_lock(lock)) for name, lock in lost.items())
     return result

@@ -95,7 +95,16 @@ def record_arguments(plan, run):
         else:
             statuses.append(status)
     return dict(revisions=revisions, statuses=statuses, assignments=record['assignments'],
-                scale_events=[dict((k, v) for k, v in e.items() if k != 'apply') for e in record['scale_events']])
+                scale_events=_scale_events(plan) if _applies(plan) else [])
+
+
+def _applies(plan):
+    """Whether a scale decision of the run changes a count (then prepare records the decisions, for their ids)."""
+    return any(e['apply'] for e in plan['record']['scale_events'])
+
+
+def _scale_events(plan):
+    return [dict((k, v) for k, v in e.items() if k != 'apply') for e in plan['record']['scale_events']]
 
 
 def stores_arguments(plan, run):
@@ -221,7 +230,8 @@ def finish_arguments(plan, run):
     replicas = [r for r in plan['finish'].get('replicas') or [] if r['deployment'] not in run['failed']]
     hosts = [dict(name=host, up=host not in run['down'], problem=run['down'].get(host))
              for host in plan.get('hosts') or []]
-    return dict(statuses=statuses, replicas=replicas, hosts=hosts, audit=audit)
+    return dict(statuses=statuses, replicas=replicas, hosts=hosts, audit=audit,
+                scale_events=[] if _applies(plan) else _scale_events(plan))
 
 
 def applied_counts(plan, run, event_ids):

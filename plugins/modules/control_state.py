@@ -196,7 +196,9 @@ options:
         description: Inventory name of the Redis host holding the deployment's database number.
         type: str
   scale_events:
-    description: Autoscaler decisions to record (O(step=prepare)); their ids come back in RV(scale_event_ids).
+    description:
+      - Autoscaler decisions to record. With O(step=prepare) their ids come back in RV(scale_event_ids), for the
+        applied counts of O(step=finish); a tick that applies none records them with O(step=finish) instead.
     type: list
     elements: dict
     default: []
@@ -493,7 +495,7 @@ STEP_OPTIONS = dict(
     begin=('deployments',),
     prepare=('revisions', 'statuses', 'assignments', 'scale_events', 'audit'),
     renew=('deployments',),
-    finish=('statuses', 'applied', 'replicas', 'hosts', 'audit'),
+    finish=('statuses', 'applied', 'replicas', 'hosts', 'audit', 'scale_events'),
     unlock=('deployments',),
 )
 LIST_OPTIONS = ('deployments', 'revisions', 'statuses', 'assignments', 'scale_events', 'applied', 'replicas',
@@ -561,7 +563,8 @@ def run(module):
             result = control_steps.unlock(conn, p['deployments'], p['holder'], module.check_mode)
         else:
             result = control_steps.finish(conn, p['holder'], p['statuses'], p['applied'], module.check_mode,
-                                          replicas=p['replicas'], hosts=p['hosts'], audit=p['audit'])
+                                          replicas=p['replicas'], hosts=p['hosts'], audit=p['audit'],
+                                          scale_events=p['scale_events'])
             for name, lock in sorted(result['not_recorded'].items()):
                 module.warn('the statuses, counts and audit events of %s were not recorded: %s holds its lock '
                             'since %s (%s), as the lease of %s expired'
