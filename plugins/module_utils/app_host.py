@@ -12,6 +12,7 @@ does the Docker calls.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import copy
 import re
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
@@ -20,6 +21,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils import revision
 from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import normalize_uri
 
 URI_VARIABLES = ('DATABASE_URI', 'REDIS_URI')
+DEFAULT_PORT_RANGE = (20000, 29999)
 # Docker refuses a memory limit below 6 MB.
 MIN_MEMORY_MB = 6
 _FINGERPRINT_RE = re.compile(r'\A[A-Za-z0-9_.-]{1,64}\Z')
@@ -40,6 +42,7 @@ def decode_container(summary):
     labels = summary.get('Labels') or {}
     if rp.LABEL_MANAGED not in labels:
         return None
+    cpus, memory = rp.container_size(labels)
     try:
         return dict(
             name=summary_name(summary),
@@ -51,6 +54,10 @@ def decode_container(summary):
             # Replicas made before the image label existed: Docker's own record.
             image=labels.get(rp.LABEL_IMAGE) or summary.get('Image'),
             fingerprint=labels.get(rp.LABEL_FINGERPRINT),
+            # Containers made before the size labels: null (Docker's list call
+            # gives no limits, and one inspect per container is what we avoid).
+            cpus=cpus,
+            memory_mb=memory,
         )
     except (KeyError, ValueError, TypeError):
         raise ValueError(summary_name(summary))
@@ -162,8 +169,20 @@ class Start(object):
         self.memory_mb = memory_mb
         self.env = env
         self.fingerprint = fingerprint
+        # The port the planner chose; `port` is the one the container gets.
+        self.planned_port = port
         self.name = naming.container_name(deployment, revision, replica)
         self.stop_timeout = rp.stop_timeout(env)
+
+    def on_port(self, port):
+        """The same container on another host port (the planned one stays known)."""
+        other = copy.copy(self)
+        other.port = port
+        return other
+
+    @property
+    def moved(self):
+        return self.port != self.planned_port
 
     def as_dict(self):
         return dict(deployment=self.deployment, revision=self.revision, replica=self.replica,
@@ -171,7 +190,7 @@ class Start(object):
 
     def labels(self):
         return rp.container_labels(self.deployment, self.revision, self.replica, self.port, self.fingerprint,
-                                   self.image)
+                                   self.image, self.cpus, self.memory_mb)
 
 
 def validate_secrets(secrets):
@@ -238,8 +257,9 @@ def container_environment(env, secrets):
 
 
 class StartPlan(object):
-    """Containers to create, to start again, to keep as they run, and the
-    deployments that fail before anything is done for them."""
+    """Containers to create, to start again, to keep as they run (each on
+    the host port it gets), and the deployments that fail before anything is
+    done for them."""
 
     def __init__(self):
         self.create = []
@@ -253,8 +273,9 @@ class StartPlan(object):
         return bool(self.create or self.restart)
 
 
-def start_problem(start, existing, port_owners_, missing_images):
-    """Why `start` cannot be done, or None. existing: the container of that name."""
+def start_problem(start, existing, missing_images):
+    """Why `start` cannot be done, or None. existing: the container of that name.
+    A taken host port is no problem here: choose_ports finds another."""
     if existing is not None:
         if not existing['managed']:
             return ("a container named %s exists that selfhost.langgraph does not manage (no %s label); "
@@ -262,40 +283,92 @@ def start_problem(start, existing, port_owners_, missing_images):
         if existing['fingerprint'] != start.fingerprint:
             return ("container %s exists with another image or environment (fingerprint %s, wanted %s); "
                     "revisions are immutable: start a new revision" % (start.name, existing['fingerprint'], start.fingerprint))
-        if existing['port'] != start.port:
-            return "container %s exists on port %d, not %d" % (start.name, existing['port'], start.port)
         return None
     if start.image in missing_images:
         return "image %s is not on this host: pull it first (app_images)" % start.image
-    if start.port in port_owners_:
-        return "host port %d of %s is taken by %s" % (start.port, start.name, port_owners_[start.port])
     return None
 
 
-def plan_starts(starts, existing_by_name, port_owners_, missing_images, skip):
-    """Sorts the wanted containers into create, restart and keep; a deployment
-    with any entry that cannot be done gets nothing and is reported failed."""
+def lowest_free_port(taken, low, high):
+    """The lowest port of [low, high] not in `taken`, or None."""
+    for port in range(low, high + 1):
+        if port not in taken:
+            return port
+    return None
+
+
+def choose_ports(creates, owners, low, high):
+    """{container name: host port or None} for the containers to create: its
+    planned port when nobody holds it, else the lowest port of [low, high]
+    that nobody holds and no other entry of the call plans or got (None when
+    there is none). owners: {port: who holds it} (see port_owners)."""
+    taken = set(owners)
+    taken.update(s.planned_port for s in creates)
+    chosen = {}
+    for start in creates:
+        if start.planned_port not in owners:
+            chosen[start.name] = start.planned_port
+            continue
+        port = lowest_free_port(taken, low, high)
+        chosen[start.name] = port
+        if port is not None:
+            taken.add(port)
+    return chosen
+
+
+def no_free_port_reason(start, owners, low, high):
+    return ("host port %d of %s is taken by %s and no port of %d-%d is free"
+            % (start.planned_port, start.name, owners[start.planned_port], low, high))
+
+
+def plan_starts(starts, existing_by_name, owners, missing_images, skip, port_range=DEFAULT_PORT_RANGE):
+    """Sorts the wanted containers into create, restart and keep, each on the
+    port it gets (a container of that name keeps its own port; a new one its
+    planned port when free, else the lowest free one of port_range); a
+    deployment with any entry that cannot be done gets nothing and is reported
+    failed."""
     plan = StartPlan()
     skip = set(skip)
+    active = []
     for start in starts:
         if start.deployment in skip:
             if start.deployment not in plan.skipped:
                 plan.skipped.append(start.deployment)
             continue
-        problem = start_problem(start, existing_by_name.get(start.name), port_owners_, missing_images)
-        if problem and start.deployment not in plan.failed:
-            plan.failed[start.deployment] = problem
-    for start in starts:
-        if start.deployment in skip or start.deployment in plan.failed:
+        active.append(start)
+        problem = start_problem(start, existing_by_name.get(start.name), missing_images)
+        if problem:
+            plan.failed.setdefault(start.deployment, problem)
+    creates = [s for s in active if s.deployment not in plan.failed and s.name not in existing_by_name]
+    low, high = port_range
+    ports = choose_ports(creates, owners, low, high)
+    for start in creates:
+        if ports[start.name] is None:
+            plan.failed.setdefault(start.deployment, no_free_port_reason(start, owners, low, high))
+    for start in active:
+        if start.deployment in plan.failed:
             continue
         existing = existing_by_name.get(start.name)
         if existing is None:
-            plan.create.append(start)
+            plan.create.append(start.on_port(ports[start.name]))
         elif existing['running']:
-            plan.keep.append(start)
+            plan.keep.append(start.on_port(existing['port']))
         else:
-            plan.restart.append(start)
+            plan.restart.append(start.on_port(existing['port']))
     return plan
+
+
+def moved_ports(starts):
+    """{container name: {planned, port}} of the containers on another host port
+    than the planner chose."""
+    return dict((s.name, dict(planned=s.planned_port, port=s.port)) for s in starts if s.moved)
+
+
+def port_in_use_error(text):
+    """Whether Docker refused a start because the host port is in use (a
+    program bound it between our look and the start)."""
+    text = text.lower()
+    return 'port is already allocated' in text or 'address already in use' in text
 
 
 def judge_health(pending, answers, states, timed_out):

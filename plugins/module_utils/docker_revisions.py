@@ -9,7 +9,11 @@ handled at once in threads, per-deployment failures returned, not raised."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
+import errno
+import fcntl
 import os
+import threading
 import time
 
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +23,7 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils import revision_plan as rp
 from ansible_collections.selfhost.langgraph.plugins.module_utils import app_host
+from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import mask_uri_passwords
 
 try:
@@ -36,6 +41,14 @@ MAX_THREADS = 32
 PULL_THREADS = 4
 LOG_LINES = 20
 POLL_INTERVAL = 0.25
+# Held by app_containers while it chooses host ports and creates containers
+# (never during the health wait): two calls at once on a host, say a deploy
+# and the reconcile timer, never take the same port.
+CONTAINERS_LOCK = '/run/lock/selfhost-langgraph-containers.lock'
+# Holders only list, create and start containers: seconds, even for many.
+LOCK_WAIT = 300
+# Tries of a container whose port a program took between our look and its start.
+PORT_ATTEMPTS = 3
 
 
 def docker_argument_spec():
@@ -179,10 +192,58 @@ def _launch(client, name, create):
         raise
 
 
-def create_replicas(client, starts, secrets, bind_address):
-    """Creates and starts the containers at once. Returns (names created and
-    started, {name: reason} for those that failed; nothing of those is left)."""
-    def create(start):
+@contextlib.contextmanager
+def host_lock(path, wait=LOCK_WAIT, sleep=time.sleep, clock=time.monotonic):
+    """The host's exclusive app_containers lock (flock: the kernel releases
+    it when the process ends, however it ends)."""
+    try:
+        directory = os.path.dirname(path)
+        if directory and not os.path.isdir(directory):
+            os.makedirs(directory)
+        handle = open(path, 'a')
+    except (IOError, OSError) as exc:
+        raise StoreError("cannot open the lock file %s: %s (app_containers runs as root: become: true)" % (path, exc))
+    try:
+        deadline = clock() + wait
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if clock() > deadline:
+                raise StoreError("another app_containers call on this host has held %s for more than %d s while "
+                                 "creating containers; look for a stuck ansible module process" % (path, wait))
+            sleep(0.1)
+        yield
+    finally:
+        handle.close()
+
+
+class PortPicker(object):
+    """Free host ports for containers whose port was taken at start, one
+    at a time across the threads of a call."""
+
+    def __init__(self, taken, low, high):
+        self.taken = set(taken)
+        self.low, self.high = low, high
+        self._lock = threading.Lock()
+
+    def take(self):
+        with self._lock:
+            port = app_host.lowest_free_port(self.taken, self.low, self.high)
+            if port is not None:
+                self.taken.add(port)
+            return port
+
+
+def create_replicas(client, starts, secrets, bind_address, picker=None):
+    """Creates and starts the containers at once. A container whose host port
+    a program took since the look gets the picker's next free port (a few
+    tries). Returns ([Start created and started, on its actual port],
+    {name: reason} for those that failed; nothing of those is left)."""
+    def create_on(start):
         # Restart policy 'no' until healthy: a crash during the health gate
         # shows as exited, not hidden in restarts (set_restart_policy follows).
         host_config = client.create_host_config(
@@ -194,10 +255,23 @@ def create_replicas(client, starts, secrets, bind_address):
         _launch(client, start.name, lambda: client.create_container(
             image=start.image, name=start.name, environment=environment, labels=start.labels(),
             ports=[rp.SERVER_PORT], host_config=host_config, stop_timeout=start.stop_timeout))
+
+    def create(start):
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                create_on(start)
+                return start
+            except docker.errors.APIError as exc:
+                port = None
+                if picker is not None and attempt < PORT_ATTEMPTS and app_host.port_in_use_error(api_error_text(exc)):
+                    port = picker.take()
+                if port is None:
+                    raise
+                start = start.on_port(port)
     created, failures = [], {}
-    for start, dummy, error in in_parallel(create, starts):
+    for start, actual, error in in_parallel(create, starts):
         if error is None:
-            created.append(start.name)
+            created.append(actual)
         else:
             failures[start.name] = "container %s could not be started: %s" % (start.name, api_error_text(error))
     return created, failures
@@ -207,7 +281,7 @@ def restart_stopped(client, starts):
     started, failures = [], {}
     for start, dummy, error in in_parallel(lambda s: client.start(s.name), starts):
         if error is None:
-            started.append(start.name)
+            started.append(start)
         else:
             failures[start.name] = "container %s could not be started again: %s" % (start.name, api_error_text(error))
     return started, failures
@@ -290,48 +364,70 @@ def stop_quickly(client, names):
     in_parallel(lambda name: client.stop(name, timeout=0), names)
 
 
-def start_and_gate(client, plan, secrets, health_path, health_timeout, bind_address, probe_fn, sleep, clock):
-    """Creates, starts again and health-gates the plan's containers, all at
-    once. Returns (created, restarted, {container name: problem}); a deployment
-    with a problem is not waited for further and not made permanent."""
-    deployment_of = dict((s.name, s.deployment) for s in plan.create + plan.restart + plan.keep)
-    port_of = dict((s.name, s.port) for s in plan.create + plan.restart + plan.keep)
-    created, problems = create_replicas(client, plan.create, secrets, bind_address)
-    restarted, restart_problems = restart_stopped(client, plan.restart)
-    problems.update(restart_problems)
-    failed = app_host.first_failure_per_deployment(problems, deployment_of)
-    targets = dict((name, (deployment_of[name], port_of[name]))
-                   for name in created + restarted + [s.name for s in plan.keep] if deployment_of[name] not in failed)
-    problems.update(wait_healthy_all(client, targets, health_path, health_timeout, app_host.probe_host(bind_address),
-                                     probe_fn, sleep, clock))
-    failed = app_host.first_failure_per_deployment(problems, deployment_of)
-    problems.update(set_restart_policy(client, [n for n in created + restarted if deployment_of[n] not in failed]))
-    return created, restarted, problems
-
-
-def apply_containers(client, starts, stop_names, secrets, skip, health_path, health_timeout, bind_address,
-                     check_mode, probe_fn=None, sleep=time.sleep, clock=time.monotonic):
-    """app_containers: starts the listed containers at once, gates them on
-    health together, undoes each failed deployment's part, then stops the
-    listed containers of the deployments that did not fail."""
+def look_and_plan(client, starts, stop_names, skip, port_range):
+    """One look at the host and the decisions of a call: (StartPlan, names
+    to stop, {deployment: reason} of stops refused, {port: who holds it})."""
     summaries = client.containers(all=True)
     existing = app_host.containers_by_name(summaries)
     owners = app_host.port_owners(summaries, listening_ports())
     wanted_images = set(s.image for s in starts if s.name not in existing and s.deployment not in skip)
-    plan = app_host.plan_starts(starts, existing, owners, missing_images(client, wanted_images), skip)
+    plan = app_host.plan_starts(starts, existing, owners, missing_images(client, wanted_images), skip, port_range)
     stops, refused = app_host.plan_stops(stop_names, existing, set(skip))
+    return plan, stops, refused, owners
+
+
+def launch(client, plan, secrets, bind_address, picker):
+    """Creates the new containers and starts the stopped ones, all at once.
+    Returns ([Start created], [Start started again], {name: problem})."""
+    created, problems = create_replicas(client, plan.create, secrets, bind_address, picker)
+    restarted, restart_problems = restart_stopped(client, plan.restart)
+    problems.update(restart_problems)
+    return created, restarted, problems
+
+
+def gate(client, running, problems, health_path, health_timeout, bind_address, probe_fn, sleep, clock):
+    """Health-gates the running Starts of the deployments without a problem
+    yet, together; the healthy new ones get their restart policy. Returns
+    {container name: problem}, those of `problems` included."""
+    problems = dict(problems)
+    deployment_of = dict((s.name, s.deployment) for s in running)
+    deployment_of.update((name, app_host.deployment_of(name)) for name in problems)
+    failed = app_host.first_failure_per_deployment(problems, deployment_of)
+    targets = dict((s.name, (s.deployment, s.port)) for s in running if s.deployment not in failed)
+    problems.update(wait_healthy_all(client, targets, health_path, health_timeout, app_host.probe_host(bind_address),
+                                     probe_fn, sleep, clock))
+    return problems
+
+
+def apply_containers(client, starts, stop_names, secrets, skip, health_path, health_timeout, bind_address,
+                     check_mode, port_range=app_host.DEFAULT_PORT_RANGE, lock_path=None, probe_fn=None,
+                     sleep=time.sleep, clock=time.monotonic):
+    """app_containers: under the host lock, looks, chooses the host ports and
+    creates and starts the listed containers at once; then, without the lock,
+    gates them on health together, undoes each failed deployment's part, and
+    stops the listed containers of the deployments that did not fail."""
     if check_mode:
+        plan, stops, refused, dummy = look_and_plan(client, starts, stop_names, skip, port_range)
         failed = app_host.merge_failures(plan.failed, refused)
         return dict(started=[s.as_dict() for s in plan.create + plan.restart],
                     kept=[s.as_dict() for s in plan.keep],
+                    moved_ports=app_host.moved_ports(plan.create + plan.restart + plan.keep),
                     stopped=[n for n in stops if app_host.deployment_of(n) not in failed],
                     removed=[], failures=failed, left_alone=plan.skipped)
 
+    with host_lock(lock_path or CONTAINERS_LOCK):
+        plan, stops, refused, owners = look_and_plan(client, starts, stop_names, skip, port_range)
+        picker = PortPicker(set(owners) | set(s.planned_port for s in plan.create) | set(s.port for s in plan.create),
+                            *port_range)
+        created, restarted, problems = launch(client, plan, secrets, bind_address, picker)
+    problems = gate(client, created + restarted + plan.keep, problems, health_path, health_timeout, bind_address,
+                    probe_fn, sleep, clock)
     deployment_of = dict((s.name, s.deployment) for s in starts)
-    created, restarted, problems = start_and_gate(client, plan, secrets, health_path, health_timeout, bind_address,
-                                                  probe_fn, sleep, clock)
     failed = app_host.first_failure_per_deployment(problems, deployment_of)
-    removed, stop_again = app_host.undo_steps(plan, set(created), failed)
+    made_permanent = [s.name for s in created + restarted if s.deployment not in failed]
+    problems.update(set_restart_policy(client, made_permanent))
+    failed = app_host.first_failure_per_deployment(problems, deployment_of)
+    removed, stop_again = app_host.undo_steps(plan, set(s.name for s in created), failed)
     in_parallel(lambda name: remove_quietly(client, name), removed)
     stop_quickly(client, stop_again)
 
@@ -339,10 +435,16 @@ def apply_containers(client, starts, stop_names, secrets, skip, health_path, hea
     stopped, stop_failures = stop_containers(client, [n for n in stops if app_host.deployment_of(n) not in failed])
     failed = app_host.merge_failures(failed, app_host.first_failure_per_deployment(
         stop_failures, dict((n, app_host.deployment_of(n)) for n in stop_failures)))
-    done = set(created + restarted)
-    return dict(started=[s.as_dict() for s in plan.create + plan.restart if s.name in done and s.deployment not in failed],
-                kept=[s.as_dict() for s in plan.keep if s.deployment not in failed],
+    started = [s for s in created + restarted if s.deployment not in failed]
+    kept = [s for s in plan.keep if s.deployment not in failed]
+    return dict(started=[s.as_dict() for s in sorted(started, key=_order)],
+                kept=[s.as_dict() for s in kept],
+                moved_ports=app_host.moved_ports(started + kept),
                 stopped=stopped, removed=removed, failures=failed, left_alone=plan.skipped)
+
+
+def _order(start):
+    return (start.deployment, start.revision, start.replica)
 
 
 def run_migrations(client, migrations, secrets, timeout, check_mode, sleep=time.sleep, clock=time.monotonic):

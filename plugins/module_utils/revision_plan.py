@@ -23,6 +23,10 @@ LABEL_REPLICA = 'selfhost.langgraph.replica'
 LABEL_PORT = 'selfhost.langgraph.port'
 LABEL_FINGERPRINT = 'selfhost.langgraph.fingerprint'
 LABEL_IMAGE = 'selfhost.langgraph.image'
+# The container's limits, so that a planner sees what every container takes,
+# also of deployments it is not acting on (Docker's list call does not give limits).
+LABEL_CPUS = 'selfhost.langgraph.cpus'
+LABEL_MEMORY_MB = 'selfhost.langgraph.memory_mb'
 # One-off migration containers: never counted as replicas (no managed label).
 LABEL_MIGRATION = 'selfhost.langgraph.migration'
 
@@ -39,7 +43,7 @@ _IMAGE_RE = re.compile(
 _ENV_NAME_RE = re.compile(r'\A[A-Za-z_][A-Za-z0-9_]*\Z')
 
 
-def container_labels(deployment, revision, replica, port, fingerprint, image=None):
+def container_labels(deployment, revision, replica, port, fingerprint, image=None, cpus=None, memory_mb=None):
     """The labels a replica carries: how every later run finds and reads it."""
     labels = {
         LABEL_MANAGED: 'true',
@@ -51,7 +55,26 @@ def container_labels(deployment, revision, replica, port, fingerprint, image=Non
     }
     if image:
         labels[LABEL_IMAGE] = image
+    if cpus is not None:
+        labels[LABEL_CPUS] = '%g' % cpus
+    if memory_mb is not None:
+        labels[LABEL_MEMORY_MB] = str(int(memory_mb))
     return labels
+
+
+def container_size(labels):
+    """(cpus as float, memory_mb as int) from a replica's labels; None for a
+    label that is missing (containers made before it existed) or unreadable."""
+    return _number(labels.get(LABEL_CPUS), float), _number(labels.get(LABEL_MEMORY_MB), int)
+
+
+def _number(text, kind):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        return None
+    # nan and inf are floats too; no container has a limit near 10**9.
+    return value if 0 < value < 10 ** 9 else None
 
 
 def migration_labels(deployment, revision):

@@ -15,16 +15,24 @@ description:
   - The executor of the fleet control loop on an app host. O(start) lists exactly the containers to run, of
     any number of deployments, as the planner placed them; O(stop) lists the containers to stop.
   - Every container of O(start) is created and started at once, beside whatever runs, named
-    C(lg-<deployment>-r<revision>-<replica>), labelled with its deployment, revision, replica, host port, image
-    and fingerprint, publishing the server's port 8000 on its O(start[].port), limited to its O(start[].cpus) and
-    O(start[].memory_mb), with Docker's stop timeout set to C(BG_JOB_SHUTDOWN_GRACE_PERIOD_SECS) (default 180)
-    plus 20 s. Then one health gate probes all of them together until they answer 200 on O(health_path), at
-    most O(health_timeout) seconds. Healthy containers get the restart policy C(unless-stopped).
-  - A container of the same name and fingerprint that exists is kept (started again if stopped) and goes
-    through the health gate too. One of the same name with another fingerprint or port is that deployment's
-    failure.
+    C(lg-<deployment>-r<revision>-<replica>), labelled with its deployment, revision, replica, host port, image,
+    fingerprint, CPUs and memory, publishing the server's port 8000 on a host port, limited to its
+    O(start[].cpus) and O(start[].memory_mb), with Docker's stop timeout set to
+    C(BG_JOB_SHUTDOWN_GRACE_PERIOD_SECS) (default 180) plus 20 s. Then one health gate probes all of them
+    together until they answer 200 on O(health_path), at most O(health_timeout) seconds. Healthy containers get
+    the restart policy C(unless-stopped).
+  - The host port of a new container is its O(start[].port) when no container (running or stopped) and no
+    listening program holds it; otherwise the lowest free port of O(port_range), and RV(moved_ports) says so.
+    RV(started) and RV(kept) always carry the port a container actually has. Only when no port of
+    O(port_range) is free is it that deployment's failure.
+  - Calls on one host take an exclusive lock (C(flock) on C(/run/lock/selfhost-langgraph-containers.lock))
+    while they look at the host, choose ports and create containers, and release it before the health gate;
+    two calls at once (a deploy and the reconcile timer, say) never choose the same port.
+  - A container of the same name and fingerprint that exists is kept on its own port (started again if
+    stopped) and goes through the health gate too. One of the same name with another fingerprint is that
+    deployment's failure.
   - Failures are per deployment. When any container of a deployment cannot be started (its image is missing,
-    its host port is taken, Docker refuses it), exits, or is not healthy in time, every container this call
+    no host port is free, Docker refuses it), exits, or is not healthy in time, every container this call
     created for that deployment is killed and removed (RV(removed)), stopped ones it started again are stopped
     again, and RV(failures) says why, with the container's last log lines (URI passwords masked). The other
     deployments go on and the task does not fail; it fails only for bad input or an engine that does not answer.
@@ -40,8 +48,9 @@ requirements:
 attributes:
   check_mode:
     support: full
-    description: Reads the host and reports what would be started, kept and stopped, and the failures it can
-      foresee (missing image, taken port, another fingerprint); starts and stops nothing.
+    description: Reads the host (without the lock) and reports what would be started, kept and stopped, on which
+      ports, and the failures it can foresee (missing image, no free port, another fingerprint); starts and stops
+      nothing.
   diff_mode:
     support: none
     description: Returns no diff.
@@ -68,7 +77,8 @@ options:
         type: int
         required: true
       port:
-        description: Host port to publish the server on; free, or the port of the container of that name.
+        description: Host port the planner chose to publish the server on. When it is taken, the container gets
+          the lowest free port of O(port_range) instead (see RV(moved_ports)).
         type: int
         required: true
       image:
@@ -119,6 +129,11 @@ options:
     description: Seconds the new containers have, together, to become healthy.
     type: int
     default: 90
+  port_range:
+    description: Host ports, as V([low, high]), a new container may get when its planned port is taken.
+    type: list
+    elements: int
+    default: [20000, 29999]
   bind_address:
     description: Host address the ports are published on; the health probes go there (127.0.0.1 for
       V(0.0.0.0)).
@@ -174,7 +189,8 @@ started:
       type: str
       sample: lg-support-bot-r3-1
     port:
-      description: Host port.
+      description: Host port the container actually publishes on (not always the planned one, see
+        RV(moved_ports)).
       type: int
       sample: 20000
 kept:
@@ -184,6 +200,12 @@ kept:
   type: list
   elements: dict
   sample: []
+moved_ports:
+  description: The containers of RV(started) and RV(kept) that are on another host port than their
+    O(start[].port), by name, with the planned and the actual port.
+  returned: always
+  type: dict
+  sample: {lg-support-bot-r3-1: {planned: 20010, port: 20011}}
 failures:
   description: The deployments that failed, with the reason (passwords masked).
   returned: always
@@ -235,6 +257,7 @@ def main():
         skip=dict(type='list', elements='str', default=[]),
         health_path=dict(type='str', default='/ok?check_db=1'),
         health_timeout=dict(type='int', default=90),
+        port_range=dict(type='list', elements='int', default=[20000, 29999]),
         bind_address=dict(type='str', default='0.0.0.0'),
     )
     argument_spec.update(engine.docker_argument_spec())
@@ -247,12 +270,13 @@ def main():
         stops = app_host.validate_stops(params['stop'], starts)
         app_host.validate_secrets(params['secrets'])
         skip = set(validate_deployment_name(name) for name in params['skip'])
+        port_range = app_host.validate_port_range(params['port_range'])
         if not 1 <= params['health_timeout'] <= 3600:
             raise StoreError("health_timeout must be 1 to 3600 seconds, got %d" % params['health_timeout'])
         client = engine.connect(params['docker_host'])
         result = engine.apply_containers(
             client, starts, stops, params['secrets'], skip, params['health_path'], params['health_timeout'],
-            params['bind_address'], module.check_mode)
+            params['bind_address'], module.check_mode, port_range)
     except StoreError as exc:
         module.fail_json(msg=str(exc))
     except engine.host_errors() as exc:

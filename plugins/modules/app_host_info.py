@@ -14,7 +14,7 @@ version_added: 0.2.0
 description:
   - Reads what one app host runs for every deployment at once, for the observe step of the fleet control loop.
     It reports the containers labelled C(selfhost.langgraph.managed) with their deployment, revision, replica, host port,
-    image and fingerprint, the host's CPUs and memory, the host ports in use within O(port_range) and the images
+    image, fingerprint, CPUs and memory, the host's CPUs and memory, the host ports in use within O(port_range) and the images
     present on the engine.
   - One container list and one image list from the Docker engine, whatever the number of deployments; with
     O(health_path), the running containers are probed at once (threads), not one after another.
@@ -111,6 +111,19 @@ containers:
       description: Fingerprint of the revision's image and environment (null on containers made without one).
       type: str
       sample: 3f2a9c1b0d4e5f67
+    cpus:
+      description:
+        - CPU limit of the container, from its C(selfhost.langgraph.cpus) label.
+        - Null for containers made before that label existed; Docker's container list does not give limits and
+          this module does not inspect containers one by one. Count those by their deployment's type.
+      type: float
+      sample: 2.0
+    memory_mb:
+      description:
+        - Memory limit of the container in MB, from its C(selfhost.langgraph.memory_mb) label.
+        - Null for containers made before that label existed, as RV(containers[].cpus).
+      type: int
+      sample: 2048
     health:
       description: HTTP status of O(health_path) (null when nothing answers or the container is stopped).
       returned: when O(health_path) is set

@@ -20,8 +20,9 @@ def summary(name, labels=None, state='running', ports=(), image=IMAGE):
             'Ports': [{'PrivatePort': 8000, 'PublicPort': p, 'Type': 'tcp'} for p in ports]}
 
 
-def replica(deployment, revision, replica_, port, state='running', fingerprint=FP, image=None):
-    labels = rp.container_labels(deployment, revision, replica_, port, fingerprint, image)
+def replica(deployment, revision, replica_, port, state='running', fingerprint=FP, image=None, cpus=None,
+            memory_mb=None):
+    labels = rp.container_labels(deployment, revision, replica_, port, fingerprint, image, cpus, memory_mb)
     return summary('lg-%s-r%d-%d' % (deployment, revision, replica_), labels, state,
                    [port] if state == 'running' else [])
 
@@ -29,16 +30,22 @@ def replica(deployment, revision, replica_, port, state='running', fingerprint=F
 # --- decoding what the host runs -----------------------------------------------------------
 
 @pytest.mark.parametrize('entry, expected', [
-    (replica('bot', 3, 1, 20000, image='reg/bot:3'),
+    (replica('bot', 3, 1, 20000, image='reg/bot:3', cpus=0.5, memory_mb=512),
      dict(name='lg-bot-r3-1', deployment='bot', revision=3, replica=1, port=20000, running=True,
-          image='reg/bot:3', fingerprint=FP)),
-    # Made before the image label: Docker's record of the image.
+          image='reg/bot:3', fingerprint=FP, cpus=0.5, memory_mb=512)),
+    # Made before the image and size labels: Docker's record of the image, no size.
     (replica('bot', 3, 2, 20001, state='exited'),
      dict(name='lg-bot-r3-2', deployment='bot', revision=3, replica=2, port=20001, running=False,
-          image=IMAGE, fingerprint=FP)),
+          image=IMAGE, fingerprint=FP, cpus=None, memory_mb=None)),
+    # A size label that cannot be read is no size, not an unreadable container.
+    (summary('lg-bot-r3-3', dict(rp.container_labels('bot', 3, 3, 20002, FP), **{
+        rp.LABEL_CPUS: 'lots', rp.LABEL_MEMORY_MB: '2048'})),
+     dict(name='lg-bot-r3-3', deployment='bot', revision=3, replica=3, port=20002, running=True,
+          image=IMAGE, fingerprint=FP, cpus=None, memory_mb=2048)),
     (summary('postgres', {'maintainer': 'x'}), None),
     (summary('plain', None), None),
-], ids=['labels-with-image', 'stopped-without-image-label', 'not-ours', 'no-labels'])
+], ids=['labels-with-image-and-size', 'stopped-without-image-and-size-labels', 'unreadable-size', 'not-ours',
+        'no-labels'])
 def test_decode_container(entry, expected):
     assert app_host.decode_container(entry) == expected
 
@@ -112,7 +119,13 @@ def test_validate_starts_sorts_and_derives():
     starts = app_host.validate_starts([entry('zed', port=29001), entry('bot', env={'BG_JOB_SHUTDOWN_GRACE_PERIOD_SECS': 30})])
     assert [(s.name, s.stop_timeout) for s in starts] == [('lg-bot-r1-1', 50), ('lg-zed-r1-1', 200)]
     assert starts[0].env == {'BG_JOB_SHUTDOWN_GRACE_PERIOD_SECS': '30'}
-    assert starts[0].labels()[rp.LABEL_IMAGE] == IMAGE
+    labels = starts[0].labels()
+    assert (labels[rp.LABEL_IMAGE], labels[rp.LABEL_CPUS], labels[rp.LABEL_MEMORY_MB]) == (IMAGE, '2', '2048')
+    assert rp.container_size(labels) == (2.0, 2048)
+    moved = starts[0].on_port(29005)
+    assert (moved.port, moved.planned_port, moved.moved) == (29005, 29000, True)
+    assert (starts[0].port, starts[0].moved) == (29000, False)
+    assert moved.labels()[rp.LABEL_PORT] == '29005' and moved.as_dict()['port'] == 29005
 
 
 @pytest.mark.parametrize('entries, message', [
@@ -168,8 +181,12 @@ def existing(name, running=True, fingerprint=FP, port=29000, managed=True):
     return {name: dict(name=name, running=running, fingerprint=fingerprint, port=port, managed=managed)}
 
 
+RANGE = (29000, 29009)
+
+
 def plan(entries, found=None, owners=None, missing=(), skip=()):
-    result = app_host.plan_starts(app_host.validate_starts(entries), found or {}, owners or {}, set(missing), skip)
+    result = app_host.plan_starts(app_host.validate_starts(entries), found or {}, owners or {}, set(missing), skip,
+                                  RANGE)
     return names(result.create), names(result.restart), names(result.keep), result.failed, result.skipped
 
 
@@ -189,25 +206,77 @@ def names(starts):
      (['lg-zed-r1-1'], [], [], {'bot': 'container lg-bot-r1-1 exists with another image or environment '
                                        '(fingerprint 0000000000000000, wanted ffffffffffffffff); revisions are '
                                        'immutable: start a new revision'}, [])),
-    ([entry()], existing('lg-bot-r1-1', port=29005), {}, (), (),
-     ([], [], [], {'bot': 'container lg-bot-r1-1 exists on port 29005, not 29000'}, [])),
+    # On another port than planned (a call moved it): kept where it is (see test_port_choice).
+    ([entry()], existing('lg-bot-r1-1', port=29005), {29005: 'container lg-bot-r1-1'}, (), (),
+     ([], [], ['lg-bot-r1-1'], {}, [])),
     ([entry()], existing('lg-bot-r1-1', managed=False), {}, (), (),
      ([], [], [], {'bot': 'a container named lg-bot-r1-1 exists that selfhost.langgraph does not manage '
                           '(no selfhost.langgraph.managed label); remove or rename it'}, [])),
+    # A taken port is no failure: another is chosen (see test_port_choice).
     ([entry(), entry('zed', port=29001)], {}, {29000: 'a program listening on it'}, (), (),
-     (['lg-zed-r1-1'], [], [], {'bot': 'host port 29000 of lg-bot-r1-1 is taken by a program listening on it'}, [])),
+     (['lg-bot-r1-1', 'lg-zed-r1-1'], [], [], {}, [])),
     ([entry(), entry('zed', port=29001, image='reg/zed:2')], {}, {}, ('reg/zed:2',), (),
      (['lg-bot-r1-1'], [], [], {'zed': 'image reg/zed:2 is not on this host: pull it first (app_images)'}, [])),
     ([entry(), entry('zed', port=29001)], {}, {29001: 'container x'}, ('reg/none',), ('zed',),
      (['lg-bot-r1-1'], [], [], {}, ['zed'])),
     # One bad entry sinks the whole deployment, also its entries that were fine.
-    ([entry(), entry(replica_=2, port=29001), entry(replica_=3, port=29002)], existing('lg-bot-r1-1'),
-     {29000: 'container lg-bot-r1-1', 29002: 'container other'}, (), (),
-     ([], [], [], {'bot': 'host port 29002 of lg-bot-r1-3 is taken by container other'}, [])),
+    ([entry(), entry(replica_=2, port=29001), entry(replica_=3, port=29002, image='reg/bot:9')],
+     existing('lg-bot-r1-1'), {29000: 'container lg-bot-r1-1'}, ('reg/bot:9',), (),
+     ([], [], [], {'bot': 'image reg/bot:9 is not on this host: pull it first (app_images)'}, [])),
 ], ids=['fresh', 'keep-running', 'restart-stopped', 'other-fingerprint', 'other-port', 'not-managed',
         'port-taken', 'image-missing', 'skipped', 'one-bad-entry-sinks-its-deployment'])
 def test_plan_starts(entries, found, owners, missing, skip, expected):
     assert plan(entries, found, owners, missing, skip) == expected
+
+
+def port_choice(entries, owners, found=None, port_range=RANGE):
+    result = app_host.plan_starts(app_host.validate_starts(entries), found or {}, owners, set(), (), port_range)
+    placed = result.create + result.restart + result.keep
+    return dict((s.name, s.port) for s in placed), app_host.moved_ports(placed), result.failed
+
+
+@pytest.mark.parametrize('entries, owners, found, port_range, expected', [
+    ([entry(), entry('zed', port=29001)], {29005: 'container x'}, None, RANGE,
+     ({'lg-bot-r1-1': 29000, 'lg-zed-r1-1': 29001}, {}, {})),
+    # The lowest free port: not 29001, which another entry of the call plans.
+    ([entry(), entry('zed', port=29001)], {29000: 'container lg-demo-r5-1'}, None, RANGE,
+     ({'lg-bot-r1-1': 29002, 'lg-zed-r1-1': 29001}, {'lg-bot-r1-1': dict(planned=29000, port=29002)}, {})),
+    ([entry()], {29000: 'a program listening on it', 29001: 'container y'}, None, RANGE,
+     ({'lg-bot-r1-1': 29002}, {'lg-bot-r1-1': dict(planned=29000, port=29002)}, {})),
+    # Two entries moved get two ports; a planned port outside the range is fine when free.
+    ([entry(), entry('zed', port=29001), entry('web', port=30000)], {29000: 'container x', 29001: 'container y'},
+     None, RANGE,
+     ({'lg-bot-r1-1': 29002, 'lg-zed-r1-1': 29003, 'lg-web-r1-1': 30000},
+      {'lg-bot-r1-1': dict(planned=29000, port=29002), 'lg-zed-r1-1': dict(planned=29001, port=29003)}, {})),
+    ([entry(), entry('zed', port=29005)], {29000: 'container x', 29001: 'a program listening on it'}, None,
+     (29000, 29001),
+     ({'lg-zed-r1-1': 29005}, {}, {'bot': 'host port 29000 of lg-bot-r1-1 is taken by container x and no port of '
+                                          '29000-29001 is free'})),
+    # Its own container: kept on the port it has, whatever the plan said.
+    ([entry(port=29000)], {29003: 'container lg-bot-r1-1'}, existing('lg-bot-r1-1', port=29003), RANGE,
+     ({'lg-bot-r1-1': 29003}, {'lg-bot-r1-1': dict(planned=29000, port=29003)}, {})),
+], ids=['planned-free', 'taken-by-a-container', 'taken-by-a-listening-socket', 'two-moved', 'none-free',
+        'existing-on-its-own-port'])
+def test_port_choice(entries, owners, found, port_range, expected):
+    assert port_choice(entries, owners, found, port_range) == expected
+
+
+@pytest.mark.parametrize('taken, low, high, expected', [
+    (set(), 20000, 20002, 20000), ({20000, 20002}, 20000, 20002, 20001), ({20000, 20001, 20002}, 20000, 20002, None),
+    ({20000}, 20000, 20000, None),
+])
+def test_lowest_free_port(taken, low, high, expected):
+    assert app_host.lowest_free_port(taken, low, high) == expected
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('driver failed programming external connectivity on endpoint lg-bot-r1-1: Bind for 0.0.0.0:29000 failed: '
+     'port is already allocated', True),
+    ('Error starting userland proxy: listen tcp4 0.0.0.0:29000: bind: address already in use', True),
+    ('No such image: reg/bot:9', False),
+])
+def test_port_in_use_error(text, expected):
+    assert app_host.port_in_use_error(text) is expected
 
 
 @pytest.mark.parametrize('answers, states, timed_out, healthy, failed', [

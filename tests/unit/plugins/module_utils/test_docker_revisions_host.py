@@ -6,7 +6,10 @@ what they leave behind per deployment, and what they report."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import fcntl
+import os
 import threading
+import time
 
 import pytest
 
@@ -15,6 +18,7 @@ docker = pytest.importorskip('docker')
 from ansible_collections.selfhost.langgraph.plugins.module_utils import app_host  # noqa: E402
 from ansible_collections.selfhost.langgraph.plugins.module_utils import docker_revisions as engine  # noqa: E402
 from ansible_collections.selfhost.langgraph.plugins.module_utils import revision_plan as rp  # noqa: E402
+from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError  # noqa: E402
 
 GOOD = 'reg:5000/demo:v1'
 BROKEN = 'reg:5000/demo:broken'   # runs, never answers
@@ -174,16 +178,27 @@ def start_entry(deployment, replica=1, port=29000, image=GOOD, revision=1, finge
                 memory_mb=512, env={'LOG_LEVEL': 'INFO'}, fingerprint=fingerprint)
 
 
-def apply(fake, entries, stop=(), skip=(), check_mode=False, secrets=None, timeout=10):
+RANGE = (29000, 29099)
+
+
+def apply(fake, entries, stop=(), skip=(), check_mode=False, secrets=None, timeout=10, port_range=RANGE):
     clock = Clock()
     starts = app_host.validate_starts(entries)
     return engine.apply_containers(fake, starts, list(stop), secrets or {}, set(skip), '/ok?check_db=1', timeout,
-                                   '0.0.0.0', check_mode, probe_fn=fake.probe, sleep=clock.sleep, clock=clock)
+                                   '0.0.0.0', check_mode, port_range, probe_fn=fake.probe, sleep=clock.sleep,
+                                   clock=clock)
 
 
 @pytest.fixture(autouse=True)
 def no_listening_ports(monkeypatch):
     monkeypatch.setattr(engine, 'listening_ports', set)
+
+
+@pytest.fixture(autouse=True)
+def private_lock(monkeypatch, tmp_path):
+    path = str(tmp_path / 'lock' / 'containers.lock')
+    monkeypatch.setattr(engine, 'CONTAINERS_LOCK', path)
+    return path
 
 
 THREE = [start_entry('it-a', port=29000), start_entry('it-a', 2, 29001), start_entry('it-b', port=29002),
@@ -199,6 +214,8 @@ def test_three_deployments_start_in_one_call_and_again_change_nothing():
     a1 = fake.by_name['lg-it-a-r1-1']
     assert a1['environment'] == {'LOG_LEVEL': 'INFO', 'API_KEY': 'k', 'DATABASE_URI': 'postgresql://u:ab@10.0.0.1:5432/d'}
     assert a1['Labels'][rp.LABEL_IMAGE] == GOOD and a1['Labels'][rp.LABEL_FINGERPRINT] == FP
+    assert (a1['Labels'][rp.LABEL_CPUS], a1['Labels'][rp.LABEL_MEMORY_MB]) == ('0.5', '512')
+    assert result['moved_ports'] == {}
     assert a1['host_config']['nano_cpus'] == 500000000 and a1['host_config']['mem_limit'] == '512m'
     assert a1['stop_timeout'] == 200
     assert a1['restart_policy'] == {'Name': 'unless-stopped'}
@@ -232,22 +249,37 @@ def test_an_exiting_container_fails_its_deployment_at_once():
     assert sorted(fake.by_name) == ['lg-it-b-r1-1']
 
 
-def test_missing_image_and_taken_port_create_nothing_for_that_deployment():
+def test_missing_image_fails_and_a_taken_port_moves_to_the_lowest_free_one():
     fake = FakeDocker()
     apply(fake, [start_entry('it-x', port=29001)])
     result = apply(fake, [start_entry('it-a', image='reg:5000/demo:gone'), start_entry('it-b', port=29001),
                           start_entry('it-c', port=29002)])
-    assert result['failures'] == {
-        'it-a': 'image reg:5000/demo:gone is not on this host: pull it first (app_images)',
-        'it-b': 'host port 29001 of lg-it-b-r1-1 is taken by container lg-it-x-r1-1'}
-    assert 'lg-it-a-r1-1' not in fake.by_name and 'lg-it-b-r1-1' not in fake.by_name
-    assert [s['name'] for s in result['started']] == ['lg-it-c-r1-1']
+    assert result['failures'] == {'it-a': 'image reg:5000/demo:gone is not on this host: pull it first (app_images)'}
+    assert 'lg-it-a-r1-1' not in fake.by_name
+    # 29001 is held by it-x, 29002 planned for it-c; it-a, which planned 29000, failed before.
+    assert [(s['name'], s['port']) for s in result['started']] == [('lg-it-b-r1-1', 29000), ('lg-it-c-r1-1', 29002)]
+    assert result['moved_ports'] == {'lg-it-b-r1-1': dict(planned=29001, port=29000)}
+    b1 = fake.by_name['lg-it-b-r1-1']
+    assert b1['port'] == 29000 and b1['Labels'][rp.LABEL_PORT] == '29000' and b1['State'] == 'running'
+
+    again = apply(fake, [start_entry('it-b', port=29001)])
+    assert again['started'] == [] and again['kept'] == [dict(deployment='it-b', revision=1, replica=1,
+                                                             name='lg-it-b-r1-1', port=29000)]
+    assert again['moved_ports'] == {'lg-it-b-r1-1': dict(planned=29001, port=29000)}
 
 
-def test_port_taken_at_start_time_is_that_deployments_failure():
+def test_no_free_port_is_that_deployments_failure():
     fake = FakeDocker()
-    # Another engine user took the port between our look and our start.
-    fake.create_container(GOOD, 'intruder', host_config={'port_bindings': {8000: ('0.0.0.0', 29000)}})
+    apply(fake, [start_entry('it-x', port=29000), start_entry('it-y', port=29001)])
+    result = apply(fake, [start_entry('it-a', port=29000), start_entry('it-b', port=29005)], port_range=(29000, 29001))
+    assert result['failures'] == {'it-a': 'host port 29000 of lg-it-a-r1-1 is taken by container lg-it-x-r1-1 '
+                                          'and no port of 29000-29001 is free'}
+    assert [s['name'] for s in result['started']] == ['lg-it-b-r1-1'] and 'lg-it-a-r1-1' not in fake.by_name
+
+
+def hide_intruder(fake, port):
+    """Another engine user takes `port` between our look and our start."""
+    fake.create_container(GOOD, 'intruder', host_config={'port_bindings': {8000: ('0.0.0.0', port)}})
     real_containers = fake.containers
 
     def containers_hiding_intruder(filters=None, **kwargs):
@@ -255,9 +287,83 @@ def test_port_taken_at_start_time_is_that_deployments_failure():
         return [c for c in found if c['Names'] != ['/intruder']]
     fake.containers = containers_hiding_intruder
     fake.start('intruder')
+
+
+def test_port_taken_at_start_time_moves_to_the_next_free_port():
+    fake = FakeDocker()
+    hide_intruder(fake, 29000)
     result = apply(fake, [start_entry('it-a'), start_entry('it-b', port=29001)])
+    assert result['failures'] == {}
+    assert [(s['name'], s['port']) for s in result['started']] == [('lg-it-a-r1-1', 29002), ('lg-it-b-r1-1', 29001)]
+    assert result['moved_ports'] == {'lg-it-a-r1-1': dict(planned=29000, port=29002)}
+    assert fake.by_name['lg-it-a-r1-1']['Labels'][rp.LABEL_PORT] == '29002'
+
+
+def test_port_taken_at_start_time_with_no_other_port_is_that_deployments_failure():
+    fake = FakeDocker()
+    hide_intruder(fake, 29000)
+    result = apply(fake, [start_entry('it-a'), start_entry('it-b', port=29001)], port_range=(29000, 29001))
     assert result['failures']['it-a'] == 'container lg-it-a-r1-1 could not be started: port is already allocated'
     assert 'lg-it-a-r1-1' not in fake.by_name and 'lg-it-b-r1-1' in fake.by_name
+
+
+def test_two_calls_at_once_never_choose_the_same_port(private_lock):
+    os.makedirs(os.path.dirname(private_lock))
+    fake = FakeDocker()
+    real_containers = fake.containers
+
+    def slow_containers(filters=None, **kwargs):
+        # Without the lock, both calls would look before either created.
+        found = real_containers(filters, **kwargs)
+        time.sleep(0.05)
+        return found
+    fake.containers = slow_containers
+    lock_free_during_gate = []
+    real_probe = fake.probe
+
+    def probe(port, path, host='127.0.0.1'):
+        with open(private_lock, 'a') as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                lock_free_during_gate.append(True)
+            except (IOError, OSError):
+                lock_free_during_gate.append(False)
+        return real_probe(port, path, host)
+
+    results = {}
+
+    def call(deployment):
+        starts = app_host.validate_starts([start_entry(deployment, port=29000)])
+        try:
+            results[deployment] = engine.apply_containers(fake, starts, [], {}, set(), '/ok', 10, '0.0.0.0', False,
+                                                          RANGE, probe_fn=probe, sleep=Clock().sleep, clock=Clock())
+        except Exception as exc:  # shown by the assertion below
+            results[deployment] = exc
+    threads = [threading.Thread(target=call, args=(d,)) for d in ('it-a', 'it-b')]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r['failures'] for r in results.values()] == [{}, {}]
+    ports = sorted(r['started'][0]['port'] for r in results.values())
+    assert ports == [29000, 29001]
+    assert sorted(len(r['moved_ports']) for r in results.values()) == [0, 1]
+    # The second call saw the first's container: no start refused, no retry.
+    assert fake.count('start') == 2 and fake.count('create_container') == 2
+    # The health gate runs without the lock (probes of a call may overlap the other's creation).
+    assert lock_free_during_gate and any(lock_free_during_gate)
+
+
+def test_the_lock_wait_is_bounded_and_says_what_holds_it(private_lock):
+    assert not os.path.exists(os.path.dirname(private_lock))
+    with engine.host_lock(private_lock):
+        started = time.monotonic()
+        with pytest.raises(StoreError, match='another app_containers call on this host has held .* for more than 0 s'):
+            with engine.host_lock(private_lock, wait=0.2):
+                pass
+        assert time.monotonic() - started >= 0.2
+    with engine.host_lock(private_lock, wait=0):
+        pass
 
 
 def test_another_fingerprint_fails_without_touching_the_existing_container():
@@ -283,8 +389,8 @@ def test_check_mode_reports_and_changes_nothing():
     fake.calls = []
     result = apply(fake, [start_entry('it-a', port=29001), start_entry('it-b', port=29000)],
                    stop=['lg-it-old-r1-1', 'lg-it-gone-r1-1'], check_mode=True)
-    assert [s['name'] for s in result['started']] == ['lg-it-a-r1-1']
-    assert result['failures'] == {'it-b': 'host port 29000 of lg-it-b-r1-1 is taken by container lg-it-old-r1-1'}
+    assert [(s['name'], s['port']) for s in result['started']] == [('lg-it-a-r1-1', 29001), ('lg-it-b-r1-1', 29002)]
+    assert result['moved_ports'] == {'lg-it-b-r1-1': dict(planned=29000, port=29002)} and result['failures'] == {}
     assert result['stopped'] == ['lg-it-old-r1-1']
     assert [c[0] for c in fake.calls if c[0] not in ('containers', 'inspect_image')] == []
 
@@ -324,8 +430,9 @@ def test_observe_host_lists_every_deployment_in_one_call_and_probes():
     fake.calls = []
     seen = engine.observe_host(fake, None, '/ok', probe_fn=fake.probe)
     assert fake.count('containers') == 1
-    assert [(c['name'], c['health']) for c in seen['containers']] == [
-        ('lg-it-a-r1-1', 200), ('lg-it-a-r1-2', 200), ('lg-it-b-r1-1', 200), ('lg-it-c-r1-1', None)]
+    assert [(c['name'], c['health'], c['cpus'], c['memory_mb']) for c in seen['containers']] == [
+        ('lg-it-a-r1-1', 200, 0.5, 512), ('lg-it-a-r1-2', 200, 0.5, 512), ('lg-it-b-r1-1', 200, 0.5, 512),
+        ('lg-it-c-r1-1', None, 0.5, 512)]
     assert app_host.ports_in_range(seen['port_owners'], 29000, 29099) == [29000, 29001, 29002, 29003]
     assert GOOD in seen['images']
 

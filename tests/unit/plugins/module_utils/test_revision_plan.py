@@ -66,6 +66,29 @@ def test_container_labels_carry_everything_a_later_run_reads():
     assert rp.LABEL_IMAGE not in rp.container_labels('bot', 3, 2, 20001, FP)
 
 
+@pytest.mark.parametrize('cpus, memory_mb, expected', [
+    (2.0, 2048, {rp.LABEL_CPUS: '2', rp.LABEL_MEMORY_MB: '2048'}),
+    (0.5, 512, {rp.LABEL_CPUS: '0.5', rp.LABEL_MEMORY_MB: '512'}),
+    (1.25, 1024.0, {rp.LABEL_CPUS: '1.25', rp.LABEL_MEMORY_MB: '1024'}),
+    (None, None, {}),
+], ids=['production', 'fraction', 'float-memory', 'none'])
+def test_size_labels_carry_the_limits(cpus, memory_mb, expected):
+    labels = rp.container_labels('bot', 3, 2, 20001, FP, 'reg/bot:3', cpus, memory_mb)
+    assert dict((k, v) for k, v in labels.items() if k in (rp.LABEL_CPUS, rp.LABEL_MEMORY_MB)) == expected
+
+
+@pytest.mark.parametrize('labels, expected', [
+    ({rp.LABEL_CPUS: '2', rp.LABEL_MEMORY_MB: '2048'}, (2.0, 2048)),
+    ({rp.LABEL_CPUS: '0.5', rp.LABEL_MEMORY_MB: '512'}, (0.5, 512)),
+    ({}, (None, None)),                                            # made before the labels
+    ({rp.LABEL_CPUS: 'two', rp.LABEL_MEMORY_MB: '1.5'}, (None, None)),
+    ({rp.LABEL_CPUS: '0', rp.LABEL_MEMORY_MB: '-1'}, (None, None)),
+    ({rp.LABEL_CPUS: 'nan', rp.LABEL_MEMORY_MB: '512'}, (None, 512)),
+], ids=['production', 'fraction', 'no-labels', 'unreadable', 'not-positive', 'nan'])
+def test_container_size_from_labels(labels, expected):
+    assert rp.container_size(labels) == expected
+
+
 def test_migration_containers_are_not_replicas():
     labels = rp.migration_labels('bot', 3)
     assert rp.LABEL_MANAGED not in labels and labels[rp.LABEL_MIGRATION] == 'true' and labels[rp.LABEL_REVISION] == '3'
