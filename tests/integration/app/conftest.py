@@ -9,7 +9,10 @@ The session makes a throwaway Postgres role and database on pg1
 every container named lg-it-app-* on the app hosts (also of earlier,
 interrupted runs), the database and the role, and flushes Redis database 15.
 Deployments are named it-app-*, host ports are 29000-29099.
-Modules always run through ansible-playbook (become), in separate processes.
+Modules always run through ansible-playbook (become), in separate processes,
+from a private copy of the collection installed under APP_COLLECTIONS_PATH
+(a directory holding ansible_collections/selfhost/langgraph; default
+.build/collections, which `make collection` fills).
 Needs the lab (make lab): lab/inventory/hosts.yml.
 """
 
@@ -45,9 +48,10 @@ IMAGE_REPO = '172.30.213.5:5000/langgraph-demo'
 def snapshot_collection():
     """A private copy of the installed collection: a `make collection` of another
     engineer while the tests run cannot pull modules away from under them."""
-    installed = os.path.join(REPO, '.build', 'collections', 'ansible_collections', 'selfhost', 'langgraph')
+    collections = os.environ.get('APP_COLLECTIONS_PATH') or os.path.join(REPO, '.build', 'collections')
+    installed = os.path.join(collections, 'ansible_collections', 'selfhost', 'langgraph')
     if not os.path.exists(os.path.join(installed, 'MANIFEST.json')):
-        raise pytest.UsageError('run `make collection` first: %s is missing' % installed)
+        raise pytest.UsageError('run `make collection` first (or set APP_COLLECTIONS_PATH): %s is missing' % installed)
     root = tempfile.mkdtemp(prefix='app-it-collection-')
     shutil.copytree(installed, os.path.join(root, 'ansible_collections', 'selfhost', 'langgraph'),
                     ignore=shutil.ignore_patterns('output', '.git'), symlinks=True)
@@ -84,11 +88,17 @@ def http_get(url, timeout=10):
         return None, str(e)
 
 
+def _window(task):
+    """(start, end) of a task in epoch seconds, from the JSON callback's ISO timestamps (UTC)."""
+    from datetime import datetime, timezone
+    return tuple(datetime.strptime(task['duration'][k], '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=timezone.utc).timestamp()
+                 for k in ('start', 'end'))
+
+
 def _duration(task):
-    """Seconds a task took, from the JSON callback's ISO timestamps."""
-    from datetime import datetime
-    start, end = (datetime.strptime(task['duration'][k], '%Y-%m-%dT%H:%M:%S.%fZ') for k in ('start', 'end'))
-    return (end - start).total_seconds()
+    """Seconds a task took."""
+    start, end = _window(task)
+    return end - start
 
 
 class Lab(object):
@@ -114,7 +124,8 @@ class Lab(object):
     # --- ansible ---------------------------------------------------------------------------
     def module(self, hosts, module, args, check=False):
         """Runs selfhost.langgraph.<module> on hosts (become) in its own
-        ansible-playbook; returns ({host: result}, {host: seconds of the task})."""
+        ansible-playbook; returns ({host: result}, {host: seconds of the task},
+        (start, end) of the task, epoch)."""
         play = [{'name': 'Run %s' % module, 'hosts': hosts, 'gather_facts': False, 'become': True,
                  'tasks': [{'name': module, 'selfhost.langgraph.' + module: args, 'check_mode': check,
                             'ignore_errors': True}]}]
@@ -130,15 +141,17 @@ class Lab(object):
             raise AssertionError('ansible-playbook failed (rc=%d):\n%s\n%s' % (
                 proc.returncode, proc.stdout.decode('utf-8', 'replace'), proc.stderr.decode('utf-8', 'replace')))
         seconds = _duration(task['task'])
-        return task['hosts'], dict((host, seconds) for host in task['hosts'])
+        return task['hosts'], dict((host, seconds) for host in task['hosts']), _window(task['task'])
 
     def on(self, host, module, args, check=False):
-        """One host's result of a module, with '_seconds' (the task's duration)
-        and '_output' (the result as JSON text, to look for leaked secrets)."""
-        results, seconds = self.module(host, module, args, check)
+        """One host's result of a module, with '_seconds' (the task's duration),
+        '_window' ((start, end) of the task, epoch) and '_output' (the result
+        as JSON text, to look for leaked secrets)."""
+        results, seconds, window = self.module(host, module, args, check)
         result = results[host]
-        result['_seconds'] = seconds[host]
         result['_output'] = json.dumps(result)
+        result['_seconds'] = seconds[host]
+        result['_window'] = window
         return result
 
     # --- the VMs ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import threading
 
 from conftest import IMAGE_REPO, PORT_RANGE, PREFIX, http_get
 
@@ -119,20 +120,30 @@ def test_three_deployments_in_one_call_idempotent_observed_and_stopped(lab, migr
     assert not again['changed'] and again['started'] == [] and again['failures'] == {}, again
     assert names_of(again['kept']) == sorted(container(x) for x in (a, b, c))
 
-    # A taken port and another fingerprint fail their deployment only, before anything starts.
-    taken = lab.on('app1', 'app_containers', dict(start=[entry(d, pa)], secrets=lab.secrets(d)))
-    assert not taken['changed'] and taken['failures'] == {
-        d: 'host port %d of %s is taken by container %s' % (pa, container(d), name)}, taken
+    # A taken port moves the container to the lowest free port of port_range.
+    moved = lab.on('app1', 'app_containers', dict(start=[entry(d, pa)], secrets=lab.secrets(d), port_range=PORT_RANGE,
+                                                  health_timeout=120))
+    assert moved['changed'] and moved['failures'] == {}, moved
+    [got] = moved['started']
+    assert got['name'] == container(d) and got['port'] not in (pa, pb, pc), moved
+    assert PORT_RANGE[0] <= got['port'] <= PORT_RANGE[1]
+    assert moved['moved_ports'] == {container(d): dict(planned=pa, port=got['port'])}
+    assert http_get(lab.url('app1', got['port']))[0] == 200
+    assert inspect(lab, 'app1', container(d), '{{index .Config.Labels "selfhost.langgraph.port"}}') == str(got['port'])
+    assert lab.on('app1', 'app_containers', dict(stop=[container(d)]))['stopped'] == [container(d)]
+
+    # Another fingerprint fails its deployment only, before anything starts.
     changed = lab.on('app1', 'app_containers', dict(start=[entry(a, pa, fingerprint='fp-other')]))
     assert not changed['changed'] and 'exists with another image or environment' in changed['failures'][a], changed
     assert lab.containers('app1') == sorted(container(x) for x in (a, b, c))
 
     observe = dict(deployments=[a, b, c], health_path='/ok', port_range=PORT_RANGE)
-    seen, dummy = lab.module('app1,app2', 'app_host_info', observe)
+    seen, dummy, dummy = lab.module('app1,app2', 'app_host_info', observe)
     one = seen['app1']
     assert [(x['name'], x['running'], x['health'], x['image']) for x in one['containers']] == [
         (container(x), True, 200, V1) for x in sorted((a, b, c))]
     assert [x['port'] for x in one['containers']] == [pa, pb, pc]
+    assert [(x['cpus'], x['memory_mb']) for x in one['containers']] == [(0.5, 512)] * 3
     assert set([pa, pb, pc]) <= set(one['used_ports']) and all(PORT_RANGE[0] <= p <= PORT_RANGE[1]
                                                                for p in one['used_ports'])
     assert one['capacity']['cpus'] >= 1 and one['capacity']['memory_mb'] > 500
@@ -172,3 +183,49 @@ def test_a_broken_deployment_fails_alone_and_leaves_nothing(lab, migrated, names
 
     stopped = lab.on('app1', 'app_containers', dict(stop=[container(a), container(c)]))
     assert stopped['stopped'] == sorted([container(a), container(c)]) and lab.containers('app1') == []
+
+
+def test_two_calls_at_once_with_the_same_planned_port_both_start(lab, migrated, names, ports):
+    """A deploy and the reconcile timer, say: two app_containers calls on one
+    host for two deployments whose entries plan the same free port."""
+    a, b = names[:2]
+    [planned] = ports(1)
+    outcomes = {}
+
+    def call(deployment):
+        outcomes[deployment] = lab.on('app1', 'app_containers', dict(
+            start=[entry(deployment, planned)], secrets=lab.secrets(deployment), port_range=PORT_RANGE,
+            health_timeout=120))
+    threads = [threading.Thread(target=call, args=(d,)) for d in (a, b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        for deployment in (a, b):
+            result = outcomes[deployment]
+            assert not result.get('failed') and result['failures'] == {}, result
+            assert [s['name'] for s in result['started']] == [container(deployment)], result
+        windows = [outcomes[d]['_window'] for d in (a, b)]
+        print('\ntwo app_containers calls at once: tasks %.1f-%.1f s and %.1f-%.1f s after the first start'
+              % tuple(w - windows[0][0] for w in windows[0] + windows[1]))
+        # The two tasks ran at the same time (else this test proves nothing).
+        assert windows[0][0] < windows[1][1] and windows[1][0] < windows[0][1], windows
+
+        port = dict((d, outcomes[d]['started'][0]['port']) for d in (a, b))
+        assert port[a] != port[b] and planned in port.values(), port
+        moved = [d for d in (a, b) if port[d] != planned]
+        assert len(moved) == 1
+        assert outcomes[moved[0]]['moved_ports'] == {container(moved[0]): dict(planned=planned, port=port[moved[0]])}
+        stayed = [d for d in (a, b) if d not in moved][0]
+        assert outcomes[stayed]['moved_ports'] == {}
+        for deployment in (a, b):
+            assert http_get(lab.url('app1', port[deployment]))[0] == 200
+
+        seen = lab.on('app1', 'app_host_info', dict(deployments=[a, b], port_range=PORT_RANGE))
+        assert [(c['name'], c['port'], c['cpus'], c['memory_mb']) for c in seen['containers']] == sorted(
+            (container(d), port[d], 0.5, 512) for d in (a, b))
+        assert set(port.values()) <= set(seen['used_ports'])
+    finally:
+        stopped = lab.on('app1', 'app_containers', dict(stop=[container(a), container(b)]))
+    assert stopped['stopped'] == sorted([container(a), container(b)])
