@@ -223,6 +223,10 @@ class Fleet(object):
 
 
 def _container_size(container, types_by_deployment):
+    """What a container takes: its own labels; for containers from before them, its deployment's
+    type when known, else a production container's (the larger)."""
+    if container.get('cpus') is not None and container.get('memory_mb') is not None:
+        return float(container['cpus']), float(container['memory_mb'])
     kind = types_by_deployment.get(container['deployment'], 'production')
     limits = TYPES.get(kind, TYPES['production'])
     return limits['cpus'], limits['memory_mb']

@@ -14,20 +14,22 @@ at the end (its old servers back in rotation, its new containers removed).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import parse_container_name
+from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import parse_container_name, server_name
 
 
 def new_run(down=None):
     """The state of a run before it acts: the hosts found down when observing."""
-    return dict(failed={}, down=dict(down or {}), touched=[], digests={}, started=0, switched=0, lines=[])
+    return dict(failed={}, down=dict(down or {}), touched=[], digests={}, started=0, switched=0, lines=[],
+                ports={})
 
 
 def refresh(plan, run):
     """The run with the arguments of every later step worked out from the plan and what happened."""
     run['skip'] = sorted(run['failed'])
+    run['waves_lb'] = [with_ports(wave['lb'], run['ports']) for wave in plan['waves']]
     run['record'] = record_arguments(plan, run)
     run['stores'] = stores_arguments(plan, run)
-    run['undo'] = undo_backends(plan, run)
+    run['undo'] = with_ports(undo_backends(plan, run), run['ports'])
     run['stop'] = stop_lists(plan, run)
     run['finish'] = finish_arguments(plan, run)
     run['message'] = failure_message(plan, run)
@@ -161,10 +163,28 @@ def after_start(plan, run, wave_index, results):
             elif name in ((result or {}).get('failures') or {}):
                 _fail(run, name, 'on %s: %s' % (host, result['failures'][name]))
         started += len((result or {}).get('started') or [])
+        for container, moved in sorted(((result or {}).get('moved_ports') or {}).items()):
+            parsed = parse_container_name(container)
+            if parsed:
+                # Another run took the planned port meanwhile: the load balancers get the one it runs on.
+                name, revision, replica = parsed
+                run['ports']['%s/%s' % (name, server_name(host, revision, replica))] = moved['port']
     run['started'] += started
     run['lines'].append('wave %d/%d: started %d container(s) on %d host(s); %s' % (
         wave_index + 1, len(plan['waves']), started, len(wave['start']), _failures_text(run)))
     return run
+
+
+def with_ports(backends, ports):
+    """Backend entries with each server on the port its container really runs on."""
+    if not ports:
+        return backends
+    fixed = []
+    for backend in backends:
+        servers = [dict(s, port=ports.get('%s/%s' % (backend['deployment'], s['name']), s['port']))
+                   for s in backend.get('servers') or []]
+        fixed.append(dict(backend, servers=servers))
+    return fixed
 
 
 def after_switch(plan, run, wave_index, results, lb_hosts):

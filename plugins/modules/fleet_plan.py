@@ -95,8 +95,10 @@ options:
     type: str
     required: true
   lb_result:
-    description: Name of the variable each load balancer registered with M(selfhost.langgraph.haproxy_info).
-    type: str
+    description:
+      - Name of the variable each load balancer registered with M(selfhost.langgraph.haproxy_info), or a list of
+        names tried in order (the first that holds a result counts).
+    type: raw
     required: true
   revision:
     description: With O(action=rollback), the revision to roll back to; the previous deployed one when omitted.

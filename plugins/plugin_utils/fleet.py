@@ -37,6 +37,19 @@ def result_of(task_vars, host, name):
     return dict(value)
 
 
+def observation_of(task_vars, host, names):
+    """What observing a host returned: the first of the registered names (a name or a list) that
+    holds a result. A host that does not answer leaves a result that says so; no result at all means
+    the observation never ran, which must not pass for a fleet in shape."""
+    names = [names] if isinstance(names, str) else list(names)
+    for name in names:
+        result = result_of(task_vars, host, name)
+        if result is not None:
+            return result
+    raise AnsibleActionFail('%s was not observed (no %s result): the observe tasks and the plan disagree'
+                            % (host, ' or '.join(names)))
+
+
 def answered(result):
     return bool(result) and not result.get('unreachable') and not result.get('failed')
 
@@ -58,7 +71,7 @@ def app_hosts(task_vars, names, result_name):
     hosts = []
     for name in names:
         variables = host_vars(task_vars, name)
-        result = result_of(task_vars, name, result_name)
+        result = observation_of(task_vars, name, result_name)
         ok = answered(result)
         overrides = dict((key, variables.get(key)) for key in OVERRIDES)
         hosts.append(dict(
@@ -76,7 +89,7 @@ def app_hosts(task_vars, names, result_name):
 def lb_hosts(task_vars, names, result_name):
     lbs = []
     for name in names:
-        result = result_of(task_vars, name, result_name)
+        result = observation_of(task_vars, name, result_name)
         ok = answered(result)
         lbs.append(dict(name=name, reachable=ok, backends=dict((result or {}).get('backends') or {}) if ok else {},
                         sampled_at=(result or {}).get('sampled_at'), problem=None if ok else _problem(result)))

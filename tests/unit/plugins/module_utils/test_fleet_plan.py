@@ -439,3 +439,11 @@ def test_a_revision_starting_on_a_database_made_anew_is_migrated():
     ctl['deployments']['bot']['database'] = 'lg_bot'
     plan = run('reconcile', [d], [app('app1'), app('app2')], ctl=ctl)
     assert plan['migrations'] == {}
+
+
+def test_containers_count_by_their_own_size_labels():
+    ds = deployments(dict(name='new-bot', type='development'))
+    # Another deployment's container says it takes 4 CPU and 30000 MB: app1 is full for a development one.
+    big = dict(container('other', 1), cpus=4.0, memory_mb=30000)
+    plan = run('deploy', ds, [app('app1', big), app('app2', capacity=(30.0, 31744.0))])
+    assert list(plan['waves'][0]['start']) == ['app2']

@@ -89,3 +89,14 @@ def test_applied_counts_only_for_applied_decisions():
     plan = plan_run('autoscale', [d], apps, lbs, ctl)
     assert fr.applied_counts(plan, fr.new_run(), {'bot': 17}) == [dict(deployment='bot', decision_id=17, applied=5)]
     assert fr.failure_message(plan, fr.new_run()) is None
+
+
+def test_a_container_moved_to_another_port_is_switched_on_that_port():
+    plan = three_deployments_rolling_out()
+    run = fr.after_start(plan, fr.new_run(), 0, {'app1': dict(
+        started=[{}, {}, {}], failures={}, moved_ports={'lg-bbb-r2-1': dict(planned=20003, port=20099)})})
+    run = fr.refresh(plan, run)
+    ports = dict((b['deployment'], [(s['name'], s['port'], s['state']) for s in b['servers']])
+                 for b in run['waves_lb'][0])
+    assert ('app1-r2-1', 20099, 'ready') in ports['bbb']
+    assert all(port != 20099 for name, port, state in ports['aaa'] + ports['ccc'])
