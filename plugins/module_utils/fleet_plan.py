@@ -559,7 +559,8 @@ def _assemble(action, plans, fleet, batch, options, control):
     run = dict(action=action, deployments={}, pulls={}, migrations={}, waves=[], stop={}, undo={},
                prune={}, stores=[], purge=[], record=dict(revisions=[], statuses=[], assignments=[], scale_events=[]),
                finish=dict(statuses=[], replicas=[]), audit=[], summary=[],
-               hosts=sorted(set([h['name'] for h in fleet.app] + [lb['name'] for lb in fleet.lbs])))
+               hosts=sorted(set([h['name'] for h in fleet.app] + [lb['name'] for lb in fleet.lbs])),
+               addresses=dict((h['name'], h['address']) for h in fleet.app))
     pins = _pins(plans, control, options)
     waves = []
 

@@ -209,9 +209,15 @@ def after_switch(plan, run, wave_index, results, lb_hosts):
 
 
 def undo_backends(plan, run):
-    """LB entries that put the failed deployments' old servers back."""
-    return [plan['undo'][name]['lb'] for name in sorted(run['failed'])
-            if name in plan['undo'] and name in run['touched']]
+    """LB entries that put the failed deployments' old servers back, but for those of hosts that
+    went down (they could never answer the health wait; a reconcile deals with them)."""
+    down = set(address for host, address in (plan.get('addresses') or {}).items() if host in run['down'])
+    entries = []
+    for name in sorted(run['failed']):
+        if name in plan['undo'] and name in run['touched']:
+            entry = plan['undo'][name]['lb']
+            entries.append(dict(entry, servers=[s for s in entry['servers'] if s['address'] not in down]))
+    return entries
 
 
 def stop_lists(plan, run):

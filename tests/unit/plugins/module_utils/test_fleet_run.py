@@ -7,7 +7,7 @@ __metaclass__ = type
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils import fleet_run as fr
 
-from test_fleet_plan import app, container, control, deployments, in_place_fleet, run as plan_run, REG
+from test_fleet_plan import app, container, control, deployments, in_place_fleet, run as plan_run, REG  # noqa: F401
 
 
 def three_deployments_rolling_out():
@@ -100,3 +100,13 @@ def test_a_container_moved_to_another_port_is_switched_on_that_port():
                  for b in run['waves_lb'][0])
     assert ('app1-r2-1', 20099, 'ready') in ports['bbb']
     assert all(port != 20099 for name, port, state in ports['aaa'] + ports['ccc'])
+
+
+def test_undo_leaves_out_the_servers_of_a_host_that_went_down():
+    d = deployments(dict(name='bot', min_replicas=2, image=REG + 'bot:2'))[0]
+    apps, lbs, ctl = in_place_fleet(deployments(dict(name='bot', min_replicas=2))[0])
+    plan = plan_run('deploy', [d], apps, lbs, ctl)
+    run = fr.after_start(plan, fr.new_run(), 0, {'app1': dict(started=[{}], failures={}),
+                                                  'app2': dict(unreachable=True, msg='connection refused')})
+    servers = [(s['name'], s['state']) for s in fr.undo_backends(plan, run)[0]['servers']]
+    assert servers == [('app1-r3-1', 'ready'), ('app1-r4-1', 'absent')]
