@@ -10,6 +10,13 @@ command HAProxy refuses, servers that do not come up, a file `haproxy -c` reject
 recorded in `failed` and the others go on; only a socket that does not answer or a reload
 that does not happen stops the call (HAProxyError). Files always end up matching the
 servers registered at run time.
+
+The caller holds the load balancer's lock (haproxy_lock) for the whole call, so no other call
+of ours reloads HAProxy meanwhile. A reload by something else (an operator's `systemctl
+reload`, the role's handler) is survived as well as it can be: the files follow the runtime
+right after every add and every drain, not only at the end, and before this call's own reload
+every file of ours (listed or not) lists the servers registered at run time. A server this
+call waits for that vanishes anyway fails its deployment at once, not after health_timeout.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +34,8 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_backend
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import (
     HAProxyError,
     backend_name,
+    parse_servers,
+    parse_settings,
     render,
     server_keywords,
 )
@@ -35,6 +44,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime
     CommandRefused,
     empty_view,
 )
+from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import haproxy_config_path
 
 POLL = 0.25
 # `del server` fails while idle keep-alive connections remain (pool-purge-delay, 5 s by default).
@@ -71,10 +81,41 @@ def unhealthy_reason(deployment, names, servers, timeout, health_path):
         health_path)
 
 
+def vanished_reason(deployment, names, pid_before, pid_now, service):
+    """Why servers this call waited for are gone: a reload by something else, or a deletion."""
+    if pid_before and pid_now and pid_before != pid_now:
+        how = ('HAProxy was reloaded by something else meanwhile (worker pid %s, now %s) from files that did not '
+               'list them; reload HAProxy only through these modules while they run (see "journalctl -u %s")'
+               % (pid_before, pid_now, service))
+    else:
+        how = 'something else deleted them through the runtime API'
+    return 'servers of %s vanished from HAProxy while this call waited for them to come up: %s; %s' % (
+        backend_name(deployment), ', '.join(names), how)
+
+
 def runtime_servers(view):
     """A live backend's servers in the file's terms."""
     return [dict(name=s['name'], address=s['address'], port=s['port'], state=runtime_state(s))
             for _name, s in sorted(view['servers'].items())]
+
+
+def unlisted_files(views, texts, config_dir, listed):
+    """{path: text} for the files of live backends this call does not list whose servers differ from those
+    at run time (texts: {path: text} of the loaded files). Written before a reload, so that the reload keeps
+    every server registered at run time, also those of other deployments."""
+    changes = {}
+    for deployment, view in sorted(views.items()):
+        if deployment in listed or not view['backend']:
+            continue
+        path = haproxy_config_path(config_dir, deployment)
+        old = texts.get(path)
+        settings = parse_settings(old)
+        if old is None or settings['bind_port'] is None or settings['health_path'] is None:
+            continue
+        servers = runtime_servers(view)
+        if sorted(parse_servers(old), key=lambda s: s['name']) != servers:
+            changes[path] = render(deployment, servers=servers, **settings)
+    return changes
 
 
 class ConfigFiles(object):
@@ -167,6 +208,7 @@ class Executor(object):
         self.reloaded = False
         self.files_changed = False
         self.failed = {}            # deployment: reason
+        self.plans = {}             # deployment: BackendPlan of the call (not those with a problem)
         self.drain_timed_out = {}   # deployment: [server names]
         self.unwritten = set()      # deployments whose new file `haproxy -c` rejected: left alone
 
@@ -175,8 +217,11 @@ class Executor(object):
         return bool(self.reloaded or self.files_changed or self.api.log)
 
     def fail(self, deployment, reason):
-        self.failed[deployment] = '%s; %s' % (self.failed[deployment], reason) if deployment in self.failed \
-            else reason
+        before = self.failed.get(deployment)
+        if before is None:
+            self.failed[deployment] = reason
+        elif reason not in before.split('; '):
+            self.failed[deployment] = '%s; %s' % (before, reason)
 
     # --- everything ---------------------------------------------------------------------
     def apply(self, plans, views, wait_healthy=False, health_timeout=60, drain_timeout=300, wait_for=None,
@@ -193,6 +238,7 @@ class Executor(object):
                 self.fail(deployment, p.problem)
             else:
                 active[deployment] = p
+        self.plans = active
         steps = dict((d, p.steps) for d, p in active.items() if not p.absent)
         reloading = [p for _d, p in sorted(active.items()) if p.reload]
         if reloading:
@@ -205,17 +251,20 @@ class Executor(object):
 
         parts = dict((d, split_steps(s)) for d, s in steps.items() if d not in self.failed)
         self.release(dict((d, part[0]) for d, part in parts.items() if part[0]), drain_timeout)
+        worker = self._pid_or_none() if wait_healthy else None  # a reload by something else changes it
         added = self.add_capacity(dict((d, part[1]) for d, part in parts.items() if d not in self.failed))
         undo = {}
         if wait_healthy:
             names = dict((d, (wait_for or {}).get(d, awaited(part[1]))) for d, part in parts.items()
                          if d not in self.failed)
             paths = dict((d, active[d].entry['health_path']) for d in names)
-            for d, reason in sorted(self.wait_healthy(names, health_timeout, paths).items()):
-                if rollback and added.get(d):
-                    reason += '; removed the servers this call added: %s' % ', '.join(
-                        s['name'] for s in added[d])
-                    undo[d] = [dict(action='remove', server=dict(s, runtime=None)) for s in added[d]]
+            reasons, views = self.wait_healthy(names, health_timeout, paths, worker)
+            for d, reason in sorted(reasons.items()):
+                there = views.get(d, empty_view())['servers']
+                mine = [s for s in added.get(d, []) if s['name'] in there]
+                if rollback and mine:
+                    reason += '; removed the servers this call added: %s' % ', '.join(s['name'] for s in mine)
+                    undo[d] = [dict(action='remove', server=dict(s, runtime=None)) for s in mine]
                 self.fail(d, reason)
         work = dict((d, part[2]) for d, part in parts.items() if d not in self.failed and part[2])
         work.update(undo)
@@ -250,6 +299,7 @@ class Executor(object):
             text = render(p.deployment, servers=runtime_servers(view), **p.render_args)
             if view['backend'] and text != p.old_text:
                 changes[p.path] = text
+        changes.update(unlisted_files(views, self.files.texts(), self.files.config_dir, self.plans))
         rejected = self.files.write(changes)
         self.files_changed = self.files_changed or len(rejected) < len(changes)
         for p in plans + others:
@@ -319,6 +369,9 @@ class Executor(object):
                         self.ready(backend, server)
             except CommandRefused as e:
                 self.fail(deployment, str(e))
+        if any(work.values()):
+            # Before anything else can reload HAProxy, the files list what was just registered.
+            self.sync_files(self.plans)
         return added
 
     def add(self, backend, server):
@@ -336,26 +389,45 @@ class Executor(object):
         self.api.enable_health(backend, server['name'])
 
     # --- phase 3: health ----------------------------------------------------------------------
-    def wait_healthy(self, names, timeout, health_paths):
-        """One wait for every server of names ({deployment: [server]}); returns {deployment: reason} of
-        those whose servers were not all UP with a passed check within timeout."""
+    def wait_healthy(self, names, timeout, health_paths, worker=None):
+        """One wait for every server of names ({deployment: [server]}); returns ({deployment: reason}, the
+        last fleet view). A deployment fails when its servers are not all UP with a passed check within
+        timeout, and at once when one of them vanishes (a reload by something else, say: worker is the
+        pid of the worker that was serving when they were added)."""
         pending = dict((d, list(n)) for d, n in names.items() if n)
         deadline = self.clock() + timeout
         views = {}
+        reasons = {}
         while pending:
             views = self.api.fleet(addresses=False)
+            vanished = {}
             for deployment in list(pending):
                 servers = views.get(deployment, empty_view())['servers']
+                gone = [n for n in pending[deployment] if n not in servers]
                 bad = [n for n in pending[deployment] if not healthy(servers.get(n))]
-                if bad:
+                if gone:
+                    vanished[deployment] = gone
+                    del pending[deployment]
+                elif bad:
                     pending[deployment] = bad
                 else:
                     del pending[deployment]
+            if vanished:
+                now = self._pid_or_none()
+                for deployment, gone in vanished.items():
+                    reasons[deployment] = vanished_reason(deployment, gone, worker, now, self.service)
             if not pending or self.clock() >= deadline:
                 break
             self.sleep(POLL)
-        return dict((d, unhealthy_reason(d, bad, views.get(d, empty_view())['servers'], timeout, health_paths[d]))
-                    for d, bad in pending.items())
+        for d, bad in pending.items():
+            reasons[d] = unhealthy_reason(d, bad, views.get(d, empty_view())['servers'], timeout, health_paths[d])
+        return reasons, views
+
+    def _pid_or_none(self):
+        try:
+            return self._pid()
+        except HAProxyError:
+            return None
 
     # --- phase 4: drains and removals -----------------------------------------------------------
     def release(self, work, drain_timeout):
@@ -377,6 +449,9 @@ class Executor(object):
                 self.fail(deployment, str(e))
                 continue
             removals.extend(mine)
+        if any(work.values()):
+            # A reload during the wait below keeps them drained instead of putting them back into rotation.
+            self.sync_files(self.plans)
         if not removals:
             return
         busy, old = self.wait_sessions(removals, drain_timeout)

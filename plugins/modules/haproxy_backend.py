@@ -33,6 +33,9 @@ description:
     module changes no server and only reports them (and ensures the frontend and backend). For a
     read-only report of a deployment's servers and sessions, run it without O(servers) in check mode.
   - Every input is checked, and the runtime API must answer, before anything changes.
+  - Calls on one load balancer never interleave. Outside check mode, the call holds the same exclusive lock
+    (O(lock_file)) as M(selfhost.langgraph.haproxy_backends) from its first read to its last file written; it waits
+    for it at most O(lock_timeout) seconds and returns how long it waited in RV(lock_waited).
 author:
   - selfhost.langgraph maintainers (@selfhost)
 requirements:
@@ -141,6 +144,18 @@ options:
       - Set to an empty string to wait only for the current worker's sessions. A missing socket is ignored.
     type: path
     default: /run/haproxy-master.sock
+  lock_file:
+    description:
+      - The load balancer's lock file, shared with M(selfhost.langgraph.haproxy_backends) (C(flock)); not taken in
+        check mode. The holder's pid is written into it.
+    type: path
+    default: /run/lock/selfhost-langgraph-haproxy.lock
+  lock_timeout:
+    description:
+      - Seconds to wait for the lock while another call holds it (0 to 86400). After that the task fails, naming
+        the holder's pid, and nothing has changed.
+    type: int
+    default: 600
 notes:
   - Runs on the load balancer host as root (C(become=true)).
   - To change many deployments at once (one reload, one wait), use M(selfhost.langgraph.haproxy_backends).
@@ -268,6 +283,11 @@ drain_timed_out:
   type: list
   elements: str
   sample: []
+lock_waited:
+  description: Seconds the call waited for the load balancer's lock (O(lock_file)) held by another call (0 in check mode).
+  returned: always
+  type: float
+  sample: 0.0
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -282,6 +302,12 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config 
     HAProxyError,
     backend_name,
     frontend_name,
+)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_lock import (
+    LoadBalancerLock,
+    NoLock,
+    holder_call,
+    validate_lock_timeout,
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import haproxy_config_path
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import (
@@ -301,6 +327,18 @@ def run(module):
         raise HAProxyError('drain_timeout must be from 0 to 86400 seconds, not %d' % p['drain_timeout'])
     if not 1 <= p['health_timeout'] <= 3600:
         raise HAProxyError('health_timeout must be from 1 to 3600 seconds, not %d' % p['health_timeout'])
+    validate_lock_timeout(p['lock_timeout'])
+    lock = NoLock() if module.check_mode else LoadBalancerLock(p['lock_file'], p['lock_timeout'],
+                                                               holder_call('haproxy_backend', [deployment]))
+    with lock:
+        result = observe_plan_apply(module, entry)
+    result['lock_waited'] = round(lock.waited, 1)
+    return result
+
+
+def observe_plan_apply(module, entry):
+    p = module.params
+    deployment = entry['deployment']
     path = haproxy_config_path(p['config_dir'], deployment)
 
     api = RuntimeAPI(p['socket'])
@@ -363,6 +401,8 @@ def main():
             main_config=dict(type='path', default='/etc/haproxy/haproxy.cfg'),
             service=dict(type='str', default='haproxy'),
             master_socket=dict(type='path', default='/run/haproxy-master.sock'),
+            lock_file=dict(type='path', default='/run/lock/selfhost-langgraph-haproxy.lock'),
+            lock_timeout=dict(type='int', default=600),
         ),
         required_if=[('state', 'present', ['bind_port'])],
         supports_check_mode=True,

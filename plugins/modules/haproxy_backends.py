@@ -36,6 +36,13 @@ description:
     fails on invalid input (before anything changes), when the runtime API does not answer, and when HAProxy does
     not reload.
   - Deployments in O(skip) are left alone.
+  - Calls on one load balancer never interleave. Outside check mode, a call holds an exclusive lock (O(lock_file))
+    from its first read to its last file written, so a deploy of one deployment and the reconcile tick acting on
+    another one take turns; a call waits for the lock at most O(lock_timeout) seconds and returns how long it
+    waited in RV(lock_waited).
+  - The files follow the runtime servers right after every addition and every drain, not only at the end, so that a
+    reload by something else (an operator's C(systemctl reload)) keeps them. A server this call waits for that
+    vanishes anyway fails its deployment at once, with a reason that says so, instead of after O(health_timeout).
 author:
   - selfhost.langgraph maintainers (@selfhost)
 requirements:
@@ -152,6 +159,19 @@ options:
       - Set to an empty string to wait only for the current worker's sessions. A missing socket is ignored.
     type: path
     default: /run/haproxy-master.sock
+  lock_file:
+    description:
+      - The load balancer's lock file. Every call of this module and of M(selfhost.langgraph.haproxy_backend) on
+        the host takes it (C(flock)), except in check mode. The holder's pid is written into it.
+    type: path
+    default: /run/lock/selfhost-langgraph-haproxy.lock
+  lock_timeout:
+    description:
+      - Seconds to wait for the lock while another call holds it (0 to 86400). After that the task fails, naming
+        the holder's pid, and nothing has changed.
+      - A call holds the lock for at most about O(health_timeout) plus O(drain_timeout) plus a minute.
+    type: int
+    default: 600
 notes:
   - Runs on the load balancer host as root (C(become=true)).
   - M(selfhost.langgraph.haproxy_info) reports the same backends, servers and sessions without changing anything.
@@ -261,6 +281,11 @@ drain_timed_out:
   returned: always
   type: dict
   sample: {support-bot: [app1-r3-1]}
+lock_waited:
+  description: Seconds the call waited for the load balancer's lock (O(lock_file)) held by another call (0 in check mode).
+  returned: always
+  type: float
+  sample: 12.5
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -272,6 +297,12 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_backend
     validate_backends,
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import HAProxyError
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_lock import (
+    LoadBalancerLock,
+    NoLock,
+    holder_call,
+    validate_lock_timeout,
+)
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_observe import servers_info
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import (
     MasterCLI,
@@ -302,13 +333,26 @@ def validate_timeouts(p):
         raise HAProxyError('drain_timeout must be from 0 to 86400 seconds, not %d' % p['drain_timeout'])
     if not 1 <= p['health_timeout'] <= 3600:
         raise HAProxyError('health_timeout must be from 1 to 3600 seconds, not %d' % p['health_timeout'])
+    validate_lock_timeout(p['lock_timeout'])
 
 
 def run(module):
     p = module.params
     entries = validate_backends(p['backends'], p['skip'])
     validate_timeouts(p)
+    if module.check_mode:
+        lock = NoLock()
+    else:
+        lock = LoadBalancerLock(p['lock_file'], p['lock_timeout'],
+                                holder_call('haproxy_backends', [e['deployment'] for e in entries]))
+    with lock:
+        result = observe_plan_apply(module, entries)
+    result['lock_waited'] = round(lock.waited, 1)
+    return result
 
+
+def observe_plan_apply(module, entries):
+    p = module.params
     api = RuntimeAPI(p['socket'])
     api.ping()
     views = api.fleet()
@@ -345,6 +389,8 @@ def main():
             main_config=dict(type='path', default='/etc/haproxy/haproxy.cfg'),
             service=dict(type='str', default='haproxy'),
             master_socket=dict(type='path', default='/run/haproxy-master.sock'),
+            lock_file=dict(type='path', default='/run/lock/selfhost-langgraph-haproxy.lock'),
+            lock_timeout=dict(type='int', default=600),
         ),
         supports_check_mode=True,
     )

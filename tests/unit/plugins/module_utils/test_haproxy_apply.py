@@ -12,6 +12,8 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_apply i
     ConfigFiles,
     Executor,
     healthy,
+    unlisted_files,
+    vanished_reason,
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_backends_plan import (
     plan_backends,
@@ -277,7 +279,8 @@ def test_phases_across_backends_adds_first_then_one_drain_wait(tmp_path):
     assert s.file_servers('app') == [('n', 'ready')]
     assert s.file_servers('bot') == [('x', 'drain'), ('y', 'ready')]
     assert s.file_servers('cat') == [('z', 'ready')]
-    assert len(s.runner.checks()) == 1  # one check for the three rewritten files
+    # The files follow after the adds, after the drains and at the end: each time one check for all of them.
+    assert len(s.runner.checks()) == 3
 
 
 def test_unhealthy_deployment_loses_its_additions_and_keeps_its_old_servers(tmp_path):
@@ -464,3 +467,129 @@ def test_skipped_deployment_is_left_alone(tmp_path):
 ])
 def test_healthy(server, ok):
     assert healthy(server) == ok
+
+
+# --- two runs, or an operator, on one load balancer ---------------------------------------------------------
+
+def operator_reload(s):
+    """`systemctl reload haproxy` by something else: a new worker loads the files as they are now."""
+    s.api.pid = str(int(s.api.pid) + 1)
+    s.api.load_files(str(s.dir))
+
+
+def on_first_wait_round(s, action):
+    """Run action once, at the first `show stat` of a polling loop (fleet without addresses)."""
+    original = s.api.fleet
+    done = []
+
+    def fleet(addresses=True):
+        if not addresses and not done:
+            done.append(True)
+            action()
+        return original(addresses)
+    s.api.fleet = fleet
+
+
+def test_files_list_added_servers_before_the_health_wait_so_a_reload_then_keeps_them(tmp_path):
+    s = Setup(tmp_path, {'app': [live('old')]}, {'app': (8101, [want('old')])})
+    seen = []
+    on_first_wait_round(s, lambda: (seen.append(s.file_servers('app')), operator_reload(s)))
+    s.run([entry('app', 8101, want('new'), want('old', 'absent'))], wait_healthy=True, health_timeout=30)
+    assert seen == [[('new', 'ready'), ('old', 'ready')]]
+    assert s.executor.failed == {} and sorted(s.api.backends['app']) == ['new']
+    assert s.file_servers('app') == [('new', 'ready')]
+
+
+def test_servers_lost_to_a_reload_by_something_else_fail_their_deployment_at_once(tmp_path):
+    # The reload comes between app's runtime add and the file that lists it; bot's add comes after it.
+    s = Setup(tmp_path, {'app': [live('old')], 'bot': [live('old')]},
+              {'app': (8101, [want('old')]), 'bot': (8102, [want('old')])})
+    original = s.api.enable_server
+
+    def enable_server(backend, name):
+        original(backend, name)
+        if backend == 'be_app':
+            operator_reload(s)
+    s.api.enable_server = enable_server
+    s.run([entry('app', 8101, want('new'), want('old', 'absent')), entry('bot', 8102, want('new'), want('old', 'absent'))],
+          wait_healthy=True, health_timeout=150)
+    assert s.executor.failed == {'app': (
+        'servers of be_app vanished from HAProxy while this call waited for them to come up: new; HAProxy was '
+        'reloaded by something else meanwhile (worker pid 1, now 2) from files that did not list them; reload '
+        'HAProxy only through these modules while they run (see "journalctl -u haproxy")')}
+    assert s.clock.now < 2.0  # not after health_timeout
+    assert ('set_state', 'app', 'old', 'drain') not in s.api.calls  # its old server keeps serving
+    assert ('del', 'bot', 'old') in s.api.calls and sorted(s.api.backends['bot']) == ['new']
+    assert s.file_servers('app') == [('old', 'ready')] and s.file_servers('bot') == [('new', 'ready')]
+
+
+def test_servers_deleted_by_something_else_fail_their_deployment_at_once(tmp_path):
+    s = Setup(tmp_path, {'app': [live('old')]}, {'app': (8101, [want('old')])})
+    on_first_wait_round(s, lambda: s.api.backends['app'].pop('new'))
+    s.run([entry('app', 8101, want('new'), want('old', 'absent'))], wait_healthy=True, health_timeout=150)
+    assert s.executor.failed == {'app': 'servers of be_app vanished from HAProxy while this call waited for them to '
+                                        'come up: new; something else deleted them through the runtime API'}
+    assert s.clock.now < 1.0 and s.calls('del', 'set_state') == []
+    assert s.file_servers('app') == [('old', 'ready')]
+
+
+def test_without_rollback_a_vanished_server_is_reported_too(tmp_path):
+    s = Setup(tmp_path, {'bot': [live('old')]}, {'bot': (8102, [want('old')])})
+    on_first_wait_round(s, lambda: s.api.backends['bot'].pop('good'))
+    s.run([entry('bot', 8102, want('good'), want('old'))], wait_healthy=True, health_timeout=60,
+          wait_for={'bot': ['good', 'old']}, rollback=False)
+    assert s.executor.failed['bot'].startswith('servers of be_bot vanished from HAProxy while this call waited for '
+                                               'them to come up: good;')
+    assert s.clock.now < 1.0
+
+
+def test_drained_servers_stay_drained_through_a_reload_during_the_drain_wait(tmp_path):
+    s = Setup(tmp_path, {'app': [live('o'), live('p')]}, {'app': (8101, [want('o'), want('p')])})
+    s.api.busy_until[('app', 'o')] = 30.0
+    seen = []
+    on_first_wait_round(s, lambda: (seen.append(s.file_servers('app')), operator_reload(s)))
+    s.run([entry('app', 8101, want('o', 'absent'))], drain_timeout=300)
+    assert seen == [[('o', 'drain'), ('p', 'ready')]]
+    assert s.executor.failed == {} and sorted(s.api.backends['app']) == ['p']
+    assert s.clock.now < 1.0  # the reload moved its sessions to the old worker (no master socket here)
+
+
+def test_our_reload_keeps_the_runtime_servers_of_deployments_the_call_does_not_list(tmp_path):
+    # other: x2 was registered at run time by a call that ended before its file listed it.
+    s = Setup(tmp_path, {'other': [live('x'), live('x2', port=9002)]}, {'other': (8101, [want('x')])})
+    reloaded_with = []
+    original = s.api.load_files
+
+    def load(config_dir):
+        reloaded_with.append(s.file_servers('other'))
+        original(config_dir)
+    s.api.load_files = load
+    s.run([entry('bot', 8102, want('b'))], wait_healthy=True)
+    assert reloaded_with == [[('x', 'ready'), ('x2', 'ready')]]
+    assert sorted(s.api.backends['other']) == ['x', 'x2'] and s.executor.failed == {}
+
+
+def test_unlisted_files():
+    views = {
+        'same': dict(backend=True, servers={'a': live('a'), 'b': live('b')}),
+        'more': dict(backend=True, servers={'a': live('a'), 'n': live('n', 'DRAIN', 0)}),
+        'listed': dict(backend=True, servers={'a': live('a'), 'n': live('n')}),
+        'nofile': dict(backend=True, servers={'a': live('a')}),
+        'gone': dict(backend=False, servers={}),
+    }
+    texts = dict(('/c/langgraph-%s.cfg' % d, render(d, 8101, '*', '/ok?x=1', [want('b'), want('a')]))
+                 for d in ('same', 'more', 'listed', 'gone'))
+    changes = unlisted_files(views, texts, '/c', listed=['listed'])
+    assert sorted(changes) == ['/c/langgraph-more.cfg']
+    assert changes['/c/langgraph-more.cfg'] == render('more', 8101, '*', '/ok?x=1', [want('a'), want('n', 'drain')])
+
+
+@pytest.mark.parametrize('before, now, words', [
+    ('1', '2', 'HAProxy was reloaded by something else meanwhile (worker pid 1, now 2)'),
+    ('1', '1', 'something else deleted them through the runtime API'),
+    (None, '2', 'something else deleted them through the runtime API'),
+])
+def test_vanished_reason(before, now, words):
+    reason = vanished_reason('app', ['a', 'b'], before, now, 'haproxy')
+    assert reason.startswith('servers of be_app vanished from HAProxy while this call waited for them to come up: '
+                             'a, b; ') and words in reason
