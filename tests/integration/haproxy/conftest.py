@@ -9,7 +9,9 @@ langgraph_app hosts as transient systemd units; both are stopped at the end, and
 every deployment a test made (names it-hx-* and it-hb-*, also those left by an
 interrupted run) is removed from HAProxy, at the start and at the end, in one call.
 Frontend ports: it-hx-* use 18300-18399, it-hb-* 18400-18449.
-Modules always run through ansible-playbook, in a separate process.
+Modules always run through ansible-playbook, in a separate process, from the collection
+under HAPROXY_COLLECTIONS_PATH (a directory holding ansible_collections/selfhost/langgraph,
+for a private install while others rebuild .build/collections), else .build/collections.
 Needs the lab (make lab): lab/inventory/hosts.yml.
 """
 
@@ -51,7 +53,8 @@ def ansible_env():
     env.update(
         PATH=os.path.join(REPO, '.venv', 'bin') + os.pathsep + env.get('PATH', ''),
         ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'),
-        ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.build', 'collections') + os.pathsep + site,
+        ANSIBLE_COLLECTIONS_PATH=(os.environ.get('HAPROXY_COLLECTIONS_PATH')
+                                  or os.path.join(REPO, '.build', 'collections')) + os.pathsep + site,
         ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
         ANSIBLE_NOCOLOR='1',
         ANSIBLE_FORCE_COLOR='0',
