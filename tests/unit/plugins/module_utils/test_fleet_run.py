@@ -106,7 +106,7 @@ def test_undo_leaves_out_the_servers_of_a_host_that_went_down():
     d = deployments(dict(name='bot', min_replicas=2, image=REG + 'bot:2'))[0]
     apps, lbs, ctl = in_place_fleet(deployments(dict(name='bot', min_replicas=2))[0])
     plan = plan_run('deploy', [d], apps, lbs, ctl)
-    run = fr.after_start(plan, fr.new_run(), 0, {'app1': dict(started=[{}], failures={}),
-                                                  'app2': dict(unreachable=True, msg='connection refused')})
+    results = {'app1': dict(started=[{}], failures={}), 'app2': dict(unreachable=True, msg='connection refused')}
+    run = fr.after_start(plan, fr.new_run(), 0, results)
     servers = [(s['name'], s['state']) for s in fr.undo_backends(plan, run)[0]['servers']]
     assert servers == [('app1-r3-1', 'ready'), ('app1-r4-1', 'absent')]
