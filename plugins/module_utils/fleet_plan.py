@@ -33,6 +33,7 @@ __metaclass__ = type
 import math
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils import placement as pl
+from ansible_collections.selfhost.langgraph.plugins.module_utils.app_host import pinned_reference
 from ansible_collections.selfhost.langgraph.plugins.module_utils.autoscale_policy import decide
 from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment import TYPES
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
@@ -138,6 +139,18 @@ def rollback_target(name, history, serving, wanted_number=None):
             return revision, None
     return None, ('%s has no earlier deployed revision to roll back to; name one with -e revision=N'
                   % name)
+
+
+def pinned(revision):
+    """What a revision's containers run: its image by the digest recorded when it was created, so a
+    tag pushed again later never changes a rollback or a scale-up; the tag for a revision not yet
+    pulled (pinned once its pull reports the digest) or recorded before digests were."""
+    digest = revision.get('image_digest')
+    if not digest:
+        return revision['image']
+    if '@' in digest:  # recorded as a whole reference (repo@sha256:...) by earlier versions
+        return digest
+    return pinned_reference(revision['image'], digest)
 
 
 def serving_revision(history, serving_number):
@@ -285,7 +298,7 @@ def plan_containers(dp, fleet, placement):
         dp.keep[host_name] = kept
         for c in kept:
             if not c['running']:
-                dp.restart.append((host_name, _start_entry(d, number, c['replica'], c['port'], dp.target['image'],
+                dp.restart.append((host_name, _start_entry(d, number, c['replica'], c['port'], pinned(dp.target),
                                                            dp.target['env'], c.get('fingerprint'))))
         missing = count - len(kept)
         if missing > 0:
@@ -297,7 +310,7 @@ def plan_containers(dp, fleet, placement):
                     replicas.append(candidate)
                 candidate += 1
             for replica, port in zip(replicas, fleet.next_ports(host['name'], missing)):
-                dp.new.append((host_name, _start_entry(d, number, replica, port, dp.target['image'],
+                dp.new.append((host_name, _start_entry(d, number, replica, port, pinned(dp.target),
                                                        dp.target['env'], dp.target['env_fingerprint'])))
     # Names repeat across hosts (replica 1 on each): a container is its host and name.
     kept = set((h, c['name']) for h, cs in dp.keep.items() for c in cs)
@@ -759,7 +772,7 @@ def _plan_migration(dp, state, starts, run):
         return
     host = starts[0][0]
     run['migrations'].setdefault(host, []).append(dict(
-        deployment=dp.name, revision=dp.target['number'], image=dp.target['image'],
+        deployment=dp.name, revision=dp.target['number'], image=pinned(dp.target),
         command=list(d['migrate_command']), env=dict(dp.target['env'])))
 
 
@@ -816,8 +829,8 @@ def _plan_prune(plans, fleet, states, options):
         history = list((states.get(dp.name) or {}).get('revisions') or [])
         if dp.new_revision:
             history.insert(0, dp.target)
-        kept = set(r['image'] for r in history[:keep])
-        stale = set(r['image'] for r in history[keep:]) - kept
+        kept = set(ref for r in history[:keep] for ref in (r['image'], pinned(r)))
+        stale = set(ref for r in history[keep:] for ref in (r['image'], pinned(r))) - kept
         for host in fleet.reachable_app():
             present = set(host.get('images') or [])
             for image in sorted(stale & present - in_use[host['name']]):

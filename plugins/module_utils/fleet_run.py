@@ -19,14 +19,16 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import p
 
 def new_run(down=None):
     """The state of a run before it acts: the hosts found down when observing."""
-    return dict(failed={}, down=dict(down or {}), touched=[], digests={}, started=0, switched=0, lines=[],
-                ports={})
+    return dict(failed={}, down=dict(down or {}), touched=[], digests={}, pinned={}, started=0, switched=0,
+                lines=[], ports={})
 
 
 def refresh(plan, run):
     """The run with the arguments of every later step worked out from the plan and what happened."""
     run['skip'] = sorted(run['failed'])
     run['waves_lb'] = [with_ports(wave['lb'], run['ports']) for wave in plan['waves']]
+    run['waves_start'] = [with_pinned(wave['start'], run['pinned']) for wave in plan['waves']]
+    run['migrations'] = with_pinned(plan['migrations'], run['pinned'])
     run['record'] = record_arguments(plan, run)
     run['stores'] = stores_arguments(plan, run)
     run['undo'] = with_ports(undo_backends(plan, run), run['ports'])
@@ -67,6 +69,7 @@ def after_pulls(plan, run, results):
         for image, info in sorted(((result or {}).get('images') or {}).items()):
             if info.get('digest') and image not in run['digests']:
                 run['digests'][image] = info['digest']
+                run['pinned'][image] = info.get('pinned') or image
         failed_images = {} if problem else dict((result or {}).get('failures') or {})
         for wave in plan['waves']:
             for start in wave['start'].get(host, []):
@@ -173,6 +176,14 @@ def after_start(plan, run, wave_index, results):
     run['lines'].append('wave %d/%d: started %d container(s) on %d host(s); %s' % (
         wave_index + 1, len(plan['waves']), started, len(wave['start']), _failures_text(run)))
     return run
+
+
+def with_pinned(per_host, pinned):
+    """{host: [entry]} with each new revision's image by the digest its pull reported."""
+    if not pinned:
+        return per_host
+    return dict((host, [dict(e, image=pinned.get(e['image'], e['image'])) for e in entries])
+                for host, entries in per_host.items())
 
 
 def with_ports(backends, ports):

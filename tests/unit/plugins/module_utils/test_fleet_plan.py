@@ -447,3 +447,23 @@ def test_containers_count_by_their_own_size_labels():
     big = dict(container('other', 1), cpus=4.0, memory_mb=30000)
     plan = run('deploy', ds, [app('app1', big), app('app2', capacity=(30.0, 31744.0))])
     assert list(plan['waves'][0]['start']) == ['app2']
+
+
+@pytest.mark.parametrize('digest, expected', [
+    (None, REG + 'bot:1'),
+    ('sha256:' + 'a' * 64, REG + 'bot@sha256:' + 'a' * 64),
+    (REG + 'bot@sha256:' + 'b' * 64, REG + 'bot@sha256:' + 'b' * 64),  # recorded whole by earlier versions
+])
+def test_pinned(digest, expected):
+    assert fp.pinned(dict(image=REG + 'bot:1', image_digest=digest)) == expected
+
+
+def test_a_rollback_runs_the_digest_its_revision_recorded_not_the_tag():
+    d = deployments(dict(name='bot', min_replicas=2))[0]
+    apps, lbs, ctl = in_place_fleet(d, serving=4)
+    digest = 'sha256:' + 'c' * 64
+    ctl['deployments']['bot']['revisions'] = [revision(4, d, image=REG + 'bot:2'),
+                                              dict(revision(3, d, 'superseded'), image_digest=digest)]
+    plan = run('rollback', [d], apps, lbs, ctl)
+    assert {e['image'] for es in plan['waves'][0]['start'].values() for e in es} == {REG + 'bot@' + digest}
+    assert plan['pulls']['app1'] == [dict(image=REG + 'bot@' + digest, always=False)]

@@ -110,3 +110,14 @@ def test_undo_leaves_out_the_servers_of_a_host_that_went_down():
     run = fr.after_start(plan, fr.new_run(), 0, results)
     servers = [(s['name'], s['state']) for s in fr.undo_backends(plan, run)[0]['servers']]
     assert servers == [('app1-r3-1', 'ready'), ('app1-r4-1', 'absent')]
+
+
+def test_a_new_revision_starts_by_the_digest_its_pull_reported():
+    plan = three_deployments_rolling_out()
+    pinned = REG + 'aaa@sha256:' + 'd' * 64
+    run = fr.after_pulls(plan, fr.new_run(), {'app1': dict(
+        images={REG + 'aaa:2': dict(digest='sha256:' + 'd' * 64, pinned=pinned)}, failures={})})
+    run = fr.refresh(plan, run)
+    images = dict((e['deployment'], e['image']) for e in run['waves_start'][0]['app1'])
+    assert images == {'aaa': pinned, 'bbb': REG + 'bbb:2', 'ccc': REG + 'ccc:2'}
+    assert fr.record_arguments(plan, run)['revisions'][0]['image_digest'] == 'sha256:' + 'd' * 64
