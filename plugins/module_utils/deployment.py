@@ -18,7 +18,8 @@ import re
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import deployment_name_problem
-from ansible_collections.selfhost.langgraph.plugins.module_utils.revision_plan import fingerprint, validate_image
+from ansible_collections.selfhost.langgraph.plugins.module_utils.revision_plan import (
+    fingerprint, secrets_mac, validate_image)
 
 # Seed 001: development 1 CPU, 1 GB, one container; production 2 CPU, 2 GB, up to 10.
 TYPES = {
@@ -272,6 +273,11 @@ def _parse_entry(entry, context):
 
     env = dict((k, str(v)) for k, v in values['env'].items())
     secret_names = sorted(values['secrets'])
+    mac = None
+    try:
+        mac = secrets_mac(values['secrets'], context.get('secrets_key'))
+    except StoreError as exc:
+        problems.append(str(exc))
     limits = TYPES[values['type']]
     normalized = dict(
         name=name, image=image, type=values['type'], cpus=limits['cpus'], memory_mb=limits['memory_mb'],
@@ -281,7 +287,7 @@ def _parse_entry(entry, context):
         autoscale=values['autoscale'], target_concurrency=values['target_concurrency'],
         jobs_per_container=values['jobs_per_container'], autoscale_queue=values['autoscale_queue'],
         autoscale_tolerance=values['autoscale_tolerance'], scale_down_delay=delay,
-        fingerprint=fingerprint(image, env, secret_names) if image else None,
+        fingerprint=fingerprint(image, env, secret_names, mac) if image else None,
     )
     return normalized, problems
 
@@ -289,7 +295,8 @@ def _parse_entry(entry, context):
 def parse_deployments(entries, context=None):
     """Normalized deployments (no secret values), in the order given.
 
-    context: image_required and lb_port_required (bools), control_database, postgres_hosts and
+    context: image_required and lb_port_required (bools), secrets_key (the key of the secrets'
+    fingerprint), control_database, postgres_hosts and
     redis_hosts (inventory names, to check pins), reserved_ports ({port: what
     uses it}), autoscale_defaults (the fleet's values of AUTOSCALE_DEFAULTS).
     Raises DeploymentError listing every problem of every entry.

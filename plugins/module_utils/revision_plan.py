@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import hmac
 import json
 import re
 
@@ -105,12 +106,26 @@ def stop_timeout(env):
     return grace + STOP_TIMEOUT_MARGIN
 
 
-def fingerprint(image, env, secrets):
-    """Identity of a revision's configuration: image, environment and secret
-    *names* (never their values), so a label can carry it."""
-    material = json.dumps({'image': image, 'env': sorted(env.items()), 'secrets': sorted(secrets)},
-                          sort_keys=True)
+def fingerprint(image, env, secrets, secrets_mac=None):
+    """Identity of a revision's configuration: image, environment, secret names
+    and a keyed MAC of the secret values (secrets_mac), so that changing a
+    secret makes a new revision while no value, nor an unkeyed hash of one,
+    is kept anywhere."""
+    identity = {'image': image, 'env': sorted(env.items()), 'secrets': sorted(secrets)}
+    if secrets_mac:
+        identity['secrets_mac'] = secrets_mac
+    material = json.dumps(identity, sort_keys=True)
     return hashlib.sha256(material.encode('utf-8')).hexdigest()[:16]
+
+
+def secrets_mac(secrets, key):
+    """HMAC-SHA256, under the fleet's key, of a deployment's secret values; None without secrets."""
+    if not secrets:
+        return None
+    if not key:
+        raise StoreError('secrets need a key for their fingerprint: set stores_password_seed (Ansible Vault)')
+    material = json.dumps(sorted((str(k), str(v)) for k, v in secrets.items()))
+    return hmac.new(key.encode('utf-8'), material.encode('utf-8'), hashlib.sha256).hexdigest()
 
 
 def listening_ports(proc_net_tcp_text):

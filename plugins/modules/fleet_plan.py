@@ -80,6 +80,11 @@ options:
     description: Name of the control database.
     type: str
     default: langgraph_control
+  secrets_key:
+    description:
+      - Key of the keyed hash (HMAC-SHA256) of each deployment's secret values that joins its fingerprint, so that
+        changing a secret makes a new revision; required when an entry has secrets. Keep it in Ansible Vault.
+    type: str
   autoscale_defaults:
     description: Fleet-wide autoscaling settings the entries inherit.
     type: dict

@@ -62,6 +62,11 @@ options:
     description: Name of the control database (a deployment may not be named like it).
     type: str
     default: langgraph_control
+  secrets_key:
+    description:
+      - Key of the keyed hash (HMAC-SHA256) of each deployment's secret values that joins its fingerprint, so that
+        changing a secret makes a new revision; required when an entry has secrets. Keep it in Ansible Vault.
+    type: str
   autoscale_defaults:
     description: The fleet's values of target_concurrency, jobs_per_container, autoscale_queue,
       autoscale_tolerance and scale_down_delay, which entries inherit.

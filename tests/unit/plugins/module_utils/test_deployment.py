@@ -21,6 +21,7 @@ def entry(**over):
 
 def parse(*entries, **context):
     context.setdefault('image_required', True)
+    context.setdefault('secrets_key', 'test-key')
     return parse_deployments(list(entries), context)
 
 
@@ -152,3 +153,20 @@ def test_select():
 
 def test_secrets_of():
     assert secrets_of([entry(secrets={'K': 1}), entry(name='x')]) == {'support-bot': {'K': '1'}}
+
+
+def test_changing_a_secret_value_changes_the_fingerprint_and_no_value_is_kept():
+    one = parse(entry(secrets={'KEY': 'first-value'}), secrets_key='fleet-key')[0]
+    two = parse(entry(secrets={'KEY': 'second-value'}), secrets_key='fleet-key')[0]
+    again = parse(entry(secrets={'KEY': 'first-value'}), secrets_key='fleet-key')[0]
+    assert one['fingerprint'] != two['fingerprint'] and one['fingerprint'] == again['fingerprint']
+    assert 'first-value' not in repr(one)
+    # Keyed: another key gives another fingerprint for the same value.
+    assert parse(entry(secrets={'KEY': 'first-value'}), secrets_key='other-key')[0]['fingerprint'] != one['fingerprint']
+    # Without secrets the fingerprint is what it always was.
+    assert parse(entry(), secrets_key='fleet-key')[0]['fingerprint'] == parse(entry())[0]['fingerprint']
+
+
+def test_secrets_without_a_key_are_refused():
+    with pytest.raises(DeploymentError, match='secrets need a key'):
+        parse(entry(secrets={'KEY': 'v'}), secrets_key='')
