@@ -55,7 +55,7 @@ def playbook(name, *args, check=True, extra_vars=None, timeout=900):
 
 
 def vm_sql(query, database="postgres"):
-    """Runs SQL as the postgres superuser on pg1; returns the output lines."""
+    """Runs SQL as the postgres superuser on pg1; returns the output rows, one per line."""
     result = run("docker", "exec", "selfhost-lab-pg1", "runuser", "-u", "postgres", "--",
                  "psql", "-XAtq", "-d", database, "-c", query)
-    return result.stdout.split()
+    return [line for line in result.stdout.splitlines() if line.strip()]

@@ -46,7 +46,7 @@ def running():
 
 
 def events(since_id=0):
-    """[id, current, desired, applied or -1] of the decisions after since_id (vm_sql splits on blanks)."""
+    """[id, current, desired, applied or -1] of the decisions after since_id."""
     rows = vm_sql(f"SELECT id, current_replicas, desired, coalesce(applied, -1) FROM scale_events "
                   f"WHERE deployment = '{NAME}' AND id > {since_id} ORDER BY id", "langgraph_control")
     return [row.split("|") for row in rows]
