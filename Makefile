@@ -70,6 +70,10 @@ test-sanity: collection
 	cp tools/ansible-test-get-pip.py $(HOME)/.ansible/test/cache/get_pip_$(subst .,_,$(ANSIBLE_TEST_PIP)).py
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)/ansible_collections/selfhost
 	cp -a $(INSTALLED) $(SANITY_ROOT)/ansible_collections/selfhost/langgraph
+	# tests/ is not shipped (galaxy.yml build_ignore): sanity needs its ignore
+	# files, and checks the unit tests too.
+	mkdir -p $(SANITY_ROOT)/ansible_collections/selfhost/langgraph/tests
+	cp -a tests/sanity tests/unit $(SANITY_ROOT)/ansible_collections/selfhost/langgraph/tests/
 	cd $(SANITY_ROOT)/ansible_collections/selfhost/langgraph && \
 	  $(BIN)/ansible-test sanity --venv --python 3.11 --color no 2>&1 | grep -av '^WARNING: Location'
 
