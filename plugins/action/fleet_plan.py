@@ -17,7 +17,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status im
 from ansible_collections.selfhost.langgraph.plugins.plugin_utils.fleet import (
     app_hosts, lb_hosts, result_of, say)
 
-OPTION_KEYS = ('revision', 'replicas', 'batch_size', 'port_range', 'keep_images', 'purge', 'holder',
+OPTION_KEYS = ('revision', 'replicas', 'batch_size', 'on_failure', 'port_range', 'keep_images', 'purge', 'holder',
                'lb_health_path')
 
 

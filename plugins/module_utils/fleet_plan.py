@@ -48,6 +48,11 @@ class PlanError(StoreError):
 
 # --- small pure decisions ------------------------------------------------------------------
 
+# What a roll-out that failed after some waves switched does with them: returns them to the serving
+# revision (undo), or leaves them as they failed for inspection (keep).
+ON_FAILURE = ('undo', 'keep')
+
+
 def parse_batch_size(value):
     """('count', n) or ('percent', p) from 1, '2', '25%'; raises ValueError."""
     text = str(value).strip()
@@ -354,7 +359,7 @@ def plan_run(request):
       app_hosts: [{name, reachable, address, drain, capacity (cpus, memory_mb), containers, used_ports, images}]
       lb_hosts: [{name, reachable, backends}]
       control: control_state step=begin result
-      options: revision, replicas, batch_size, port_range, keep_images, purge, holder, health_path,
+      options: revision, replicas, batch_size, on_failure, port_range, keep_images, purge, holder, health_path,
                lb_health_path, postgres_hosts, redis_hosts, control_host, check_mode
     """
     action = request['action']
@@ -367,6 +372,8 @@ def plan_run(request):
     except ValueError as exc:
         problems.append(str(exc))
         batch = ('percent', 100.0)
+    if options.get('on_failure', 'undo') not in ON_FAILURE:
+        problems.append('deploy_on_failure must be one of %s, not %r' % (', '.join(ON_FAILURE), options['on_failure']))
 
     states = control.get('deployments') or {}
     locked = set(control.get('locked') or [])
@@ -569,7 +576,8 @@ def _assemble(action, plans, fleet, batch, options, control):
     """Group every deployment's steps by host and wave."""
     states = control.get('deployments') or {}
     holder = options.get('holder')
-    run = dict(action=action, deployments={}, pulls={}, migrations={}, waves=[], stop={}, undo={},
+    run = dict(action=action, on_failure=options.get('on_failure', 'undo'),
+               deployments={}, pulls={}, migrations={}, waves=[], stop={}, undo={},
                prune={}, stores=[], purge=[], record=dict(revisions=[], statuses=[], assignments=[], scale_events=[]),
                finish=dict(statuses=[], replicas=[]), audit=[], summary=[],
                hosts=sorted(set([h['name'] for h in fleet.app] + [lb['name'] for lb in fleet.lbs])),

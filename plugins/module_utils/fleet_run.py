@@ -8,7 +8,9 @@ state. Pure: the fleet_progress action reads the results and calls these.
 
 A host whose step failed or that did not answer is down for the rest of the
 run; a deployment that failed is left alone by every later step and undone
-at the end (its old servers back in rotation, its new containers removed).
+at the end (its old servers back in rotation, its new containers removed),
+unless the plan says to keep what a failed roll-out had already switched
+(deploy_on_failure: keep), which leaves it as it failed for inspection.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,7 +22,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import p
 def new_run(down=None):
     """The state of a run before it acts: the hosts found down when observing."""
     return dict(failed={}, down=dict(down or {}), touched=[], digests={}, pinned={}, started=0, switched=0,
-                lines=[], ports={})
+                switched_deployments=[], lines=[], ports={})
 
 
 def refresh(plan, run):
@@ -211,12 +213,21 @@ def after_switch(plan, run, wave_index, results, lb_hosts):
             continue
         for name, reason in sorted(((result or {}).get('failures') or {}).items()):
             _fail(run, name, 'load balancer %s: %s' % (lb, reason))
-    switched = len([n for n in names if n not in run['failed']])
+    switched_now = [n for n in names if n not in run['failed']]
+    switched = len(switched_now)
     run['switched'] += switched
+    run['switched_deployments'] = sorted(set(run.get('switched_deployments', [])) | set(switched_now))
     run['lines'].append('wave %d/%d: switched %d deployment(s) on %d load balancer(s); %s' % (
         wave_index + 1, len(plan['waves']), switched,
         len([lb for lb in lb_hosts if lb not in run['down']]), _failures_text(run)))
     return run
+
+
+def kept(plan, run):
+    """Failed deployments left as they failed: deploy_on_failure is keep and some wave had switched them."""
+    if plan.get('on_failure') != 'keep':
+        return []
+    return sorted(n for n in run['failed'] if n in run.get('switched_deployments', []))
 
 
 def undo_backends(plan, run):
@@ -224,8 +235,9 @@ def undo_backends(plan, run):
     went down (they could never answer the health wait; a reconcile deals with them)."""
     down = set(address for host, address in (plan.get('addresses') or {}).items() if host in run['down'])
     entries = []
+    left_as_they_failed = kept(plan, run)
     for name in sorted(run['failed']):
-        if name in plan['undo'] and name in run['touched']:
+        if name in plan['undo'] and name in run['touched'] and name not in left_as_they_failed:
             entry = plan['undo'][name]['lb']
             entries.append(dict(entry, servers=[s for s in entry['servers'] if s['address'] not in down]))
     return entries
@@ -239,7 +251,7 @@ def stop_lists(plan, run):
         for name in names:
             if (parse_container_name(name) or (None,))[0] not in failed:
                 stops.setdefault(host, []).append(name)
-    for name in sorted(failed):
+    for name in sorted(failed - set(kept(plan, run))):
         if name in run['touched'] and name in plan['undo']:
             for host, containers in plan['undo'][name]['stop'].items():
                 stops.setdefault(host, []).extend(containers)
@@ -288,12 +300,16 @@ def failure_message(plan, run):
     if not run['failed'] and not busy:
         return None
     lines = []
+    left_as_they_failed = kept(plan, run)
     for name, reason in sorted(run['failed'].items()):
         entry = plan['deployments'].get(name) or {}
         what = '%s of %s' % (plan['action'], name)
         if entry.get('kind') == 'roll-out':
             what += ' revision %s' % entry.get('revision')
-        lines.append('%s failed: %s (its serving revision keeps serving)' % (what, reason))
+        after = ('kept as it failed, as deploy_on_failure=keep asks: the hosts it had switched serve the new '
+                 'revision, the others the old one, until the next deploy or reconcile'
+                 if name in left_as_they_failed else 'its serving revision keeps serving')
+        lines.append('%s failed: %s (%s)' % (what, reason, after))
     lines += ['%s: not acted on: %s' % (n, r) for n, r in busy]
     others = len([n for n, e in plan['deployments'].items() if e['kind'] not in ('busy', 'skipped', 'unchanged')
                   and n not in run['failed']])

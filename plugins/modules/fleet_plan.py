@@ -115,6 +115,14 @@ options:
     description: Containers of each deployment switched per wave, a count or a percentage.
     type: str
     default: 100%
+  on_failure:
+    description:
+      - What a roll-out that fails after some waves switched does: V(undo) returns the switched hosts to the serving
+        revision (zero downtime), V(keep) leaves the deployment as it failed for inspection until the next deploy
+        or reconcile. A failure before any switch is always undone.
+    type: str
+    choices: [undo, keep]
+    default: undo
   port_range:
     description: Host ports the containers are published on.
     type: list

@@ -467,3 +467,9 @@ def test_a_rollback_runs_the_digest_its_revision_recorded_not_the_tag():
     plan = run('rollback', [d], apps, lbs, ctl)
     assert {e['image'] for es in plan['waves'][0]['start'].values() for e in es} == {REG + 'bot@' + digest}
     assert plan['pulls']['app1'] == [dict(image=REG + 'bot@' + digest, always=False)]
+
+
+def test_an_unknown_on_failure_is_refused_before_anything_changes():
+    ds = deployments(dict(name='bot'))
+    with pytest.raises(fp.PlanError, match="deploy_on_failure must be one of undo, keep, not 'ignore'"):
+        run('deploy', ds, [app('app1')], on_failure='ignore')

@@ -121,3 +121,41 @@ def test_a_new_revision_starts_by_the_digest_its_pull_reported():
     images = dict((e['deployment'], e['image']) for e in run['waves_start'][0]['app1'])
     assert images == {'aaa': pinned, 'bbb': REG + 'bbb:2', 'ccc': REG + 'ccc:2'}
     assert fr.record_arguments(plan, run)['revisions'][0]['image_digest'] == 'sha256:' + 'd' * 64
+
+
+def two_waves_second_failing(on_failure):
+    """bot rolls out from revision 3 to 4 one host at a time; app1 switches, app2's new container fails."""
+    d = deployments(dict(name='bot', min_replicas=2, image=REG + 'bot:2'))[0]
+    apps, lbs, ctl = in_place_fleet(deployments(dict(name='bot', min_replicas=2))[0])
+    plan = plan_run('deploy', [d], apps, lbs, ctl, batch_size='1', on_failure=on_failure)
+    assert len(plan['waves']) == 2
+    run = fr.after_start(plan, fr.new_run(), 0, {'app1': dict(started=[{}], failures={}), 'app2': dict(started=[])})
+    run = fr.after_switch(plan, run, 0, {'lb1': dict(failures={})}, ['lb1'])
+    run = fr.after_start(plan, run, 1, {'app1': dict(started=[]),
+                                        'app2': dict(started=[], failures={'bot': 'not healthy: exit 3'})})
+    return plan, run
+
+
+def test_a_failure_after_a_switch_is_undone_by_default():
+    plan, run = two_waves_second_failing('undo')
+    assert run['switched_deployments'] == ['bot'] and fr.kept(plan, run) == []
+    assert [b['deployment'] for b in fr.undo_backends(plan, run)] == ['bot']
+    assert fr.stop_lists(plan, run) == {'app1': ['lg-bot-r4-1'], 'app2': ['lg-bot-r4-1']}
+    assert '(its serving revision keeps serving)' in fr.failure_message(plan, run)
+
+
+def test_keep_leaves_a_failure_after_a_switch_as_it_failed():
+    plan, run = two_waves_second_failing('keep')
+    assert fr.kept(plan, run) == ['bot']
+    assert fr.undo_backends(plan, run) == [] and fr.stop_lists(plan, run) == {}
+    assert 'kept as it failed, as deploy_on_failure=keep asks' in fr.failure_message(plan, run)
+    assert [s['status'] for s in fr.finish_arguments(plan, run)['statuses']] == ['failed']
+
+
+def test_keep_still_undoes_a_failure_before_any_switch():
+    d = deployments(dict(name='bot', min_replicas=2, image=REG + 'bot:2'))[0]
+    apps, lbs, ctl = in_place_fleet(deployments(dict(name='bot', min_replicas=2))[0])
+    plan = plan_run('deploy', [d], apps, lbs, ctl, on_failure='keep')
+    run = fr.after_start(plan, fr.new_run(), 0, {'app1': dict(started=[{}], failures={'bot': 'not healthy'}),
+                                                 'app2': dict(started=[{}], failures={})})
+    assert fr.kept(plan, run) == [] and [b['deployment'] for b in fr.undo_backends(plan, run)] == ['bot']
