@@ -106,12 +106,18 @@ def stop_timeout(env):
     return grace + STOP_TIMEOUT_MARGIN
 
 
-def fingerprint(image, env, secrets, secrets_mac=None):
+# How a server authenticates to Redis (REDIS_URI). Part of every fingerprint,
+# so that a change of it (the shared password -> a per-deployment ACL user)
+# rolls every deployment out once, beside its old containers.
+REDIS_AUTH = 'acl-user'
+
+
+def fingerprint(image, env, secrets, secrets_mac=None, redis_auth=REDIS_AUTH):
     """Identity of a revision's configuration: image, environment, secret names
     and a keyed MAC of the secret values (secrets_mac), so that changing a
     secret makes a new revision while no value, nor an unkeyed hash of one,
-    is kept anywhere."""
-    identity = {'image': image, 'env': sorted(env.items()), 'secrets': sorted(secrets)}
+    is kept anywhere; and the Redis authentication mode (redis_auth)."""
+    identity = {'image': image, 'env': sorted(env.items()), 'secrets': sorted(secrets), 'redis_auth': redis_auth}
     if secrets_mac:
         identity['secrets_mac'] = secrets_mac
     material = json.dumps(identity, sort_keys=True)
