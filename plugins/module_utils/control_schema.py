@@ -8,7 +8,7 @@ transaction-level advisory lock, so that parallel jobs migrate one after the
 other and the second finds nothing to do. Add a migration by appending to
 MIGRATIONS; never change one that was released.
 
-Tables (version 5):
+Tables (version 6):
 
 - schema_version(version, description, applied_at, applied_by)
 - deployments(name, type, postgres_database, postgres_role, postgres_host,
@@ -30,6 +30,9 @@ Tables (version 5):
   runs found them; down_since is set while a host does not answer
 - audit_events(id, at, who, action, deployment, details): who did what;
   deployment is not a foreign key, so that the trail outlives a purge
+- backups(id, deployment, host, path, database, size, sha256, created_at,
+  created_by): one row per dump of a deployment's database, on the inventory
+  host that holds the file; no foreign key, a backup outlives a purge
 """
 
 from __future__ import absolute_import, division, print_function
@@ -145,6 +148,25 @@ MIGRATIONS = [
             details jsonb NOT NULL DEFAULT '{}'::jsonb
         )""",
         "CREATE INDEX audit_events_deployment_at ON audit_events (deployment, at DESC)",
+    ]),
+    # Each dump of a deployment's database, where it lies and its checksum, so
+    # that a restore finds and verifies it. No foreign key: a backup outlives
+    # the purge of its deployment (that is what it is for).
+    Migration(6, 'backups', [
+        """CREATE TABLE backups (
+            id bigserial PRIMARY KEY,
+            deployment text NOT NULL
+                CHECK (deployment ~ '^[a-z][a-z0-9-]{1,38}[a-z0-9]$'),
+            host text NOT NULL,
+            path text NOT NULL,
+            database text NOT NULL,
+            size bigint NOT NULL CHECK (size >= 0),
+            sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+            created_at timestamptz NOT NULL DEFAULT now(),
+            created_by text,
+            CONSTRAINT backups_host_path_unique UNIQUE (host, path)
+        )""",
+        "CREATE INDEX backups_deployment_created ON backups (deployment, created_at DESC)",
     ]),
 ]
 
