@@ -117,7 +117,7 @@ options:
     default: 100%
   on_failure:
     description:
-      - What a roll-out that fails after some waves switched does: V(undo) returns the switched hosts to the serving
+      - What a roll-out that fails after some waves switched does. V(undo) returns the switched hosts to the serving
         revision (zero downtime), V(keep) leaves the deployment as it failed for inspection until the next deploy
         or reconcile. A failure before any switch is always undone.
     type: str
