@@ -2,7 +2,8 @@
 # Copyright: selfhost.langgraph contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Every name derived from a deployment's name, in one place: the Postgres
-database and role, the containers, the HAProxy frontend, backend, server and
+database and role, the Redis user, the containers, the HAProxy frontend,
+backend, server and
 file. Modules, the planner and the roles import them; nothing re-derives them."""
 
 from __future__ import absolute_import, division, print_function
@@ -42,6 +43,11 @@ class InvalidDeploymentName(StoreError):
 
 def postgres_name(name):
     """Database and role name of a deployment: support-bot -> lg_support_bot."""
+    return POSTGRES_PREFIX + name.replace('-', '_')
+
+
+def redis_user_name(name):
+    """Redis ACL user of a deployment: support-bot -> lg_support_bot (as its Postgres role)."""
     return POSTGRES_PREFIX + name.replace('-', '_')
 
 

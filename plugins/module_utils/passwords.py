@@ -61,3 +61,10 @@ def derived_password(seed, deployment):
     jobs (AWX keeps no files) and free of characters a URI must encode. The
     same value the stores role derived before, so existing roles keep theirs."""
     return hashlib.sha256(('%s:postgres:%s' % (seed, deployment)).encode('utf-8')).hexdigest()
+
+
+def derived_redis_password(seed, deployment):
+    """The password of a deployment's Redis ACL user: like derived_password,
+    from the seed and the name, but another value, so that one store's
+    password never opens the other."""
+    return hashlib.sha256(('%s:redis:%s' % (seed, deployment)).encode('utf-8')).hexdigest()
