@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Every name derived from a deployment's name, in one place: the Postgres
 database and role, the Redis user, the containers, the HAProxy frontend,
-backend, server and
-file. Modules, the planner and the roles import them; nothing re-derives them."""
+backend, server and file. Modules, the planner and the roles import them;
+nothing re-derives them."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
