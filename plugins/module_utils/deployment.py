@@ -20,6 +20,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import S
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import deployment_name_problem
 from ansible_collections.selfhost.langgraph.plugins.module_utils.revision_plan import (
     fingerprint, secrets_mac, validate_image)
+from ansible_collections.selfhost.langgraph.plugins.module_utils import tracing as tracing_env
 
 # Seed 001: development 1 CPU, 1 GB, one container; production 2 CPU, 2 GB, up to 10.
 TYPES = {
@@ -93,6 +94,11 @@ FIELDS = [
                                           'move it (autoscale_tolerance when omitted).'),
     Field('scale_down_delay', 'raw', 'How long a lower count must hold before it is applied: 90s, 30m, 1h '
                                      'or seconds (autoscale_scale_down_delay when omitted).'),
+    Field('tracing', 'bool', 'Whether the server sends LangSmith traces (deploy_langsmith_tracing when omitted); '
+                             'see docs/tracing.md.'),
+    Field('tracing_project', 'str', "LangSmith project of the deployment's traces; its name when omitted."),
+    Field('langsmith_api_key', 'str', 'Its own LangSmith API key (from Ansible Vault) instead of '
+                                      'deploy_langsmith_api_key: only a keyed hash is recorded.', secret=True),
 ]
 FIELD_BY_KEY = dict((f.key, f) for f in FIELDS)
 
@@ -194,6 +200,17 @@ def _unknown_key_problem(key):
     return 'unknown key %s%s; valid keys: %s' % (key, hint, ', '.join(f.key for f in FIELDS))
 
 
+def _with_tracing(name, values, settings):
+    """(env, secrets, problems): the entry's env and secrets (values as strings) with the tracing variables
+    (tracing.environment of the fleet's settings, tracing.fleet_settings) under them."""
+    derived_env, derived_secrets, problems = tracing_env.environment(
+        name or '', settings, values.get('tracing'), values.get('tracing_project'), values.get('langsmith_api_key'))
+    env = dict((k, str(v)) for k, v in (values.get('env') or {}).items())
+    secrets = dict((k, str(v)) for k, v in (values.get('secrets') or {}).items())
+    env, secrets = tracing_env.merge(env, secrets, derived_env, derived_secrets)
+    return env, secrets, problems
+
+
 def _parse_entry(entry, context):
     """(normalized dict, problems) of one entry."""
     problems = []
@@ -271,11 +288,13 @@ def _parse_entry(entry, context):
     if not 0 <= values['autoscale_tolerance'] < 1:
         problems.append('autoscale_tolerance must be a fraction from 0 to below 1, such as 0.1')
 
-    env = dict((k, str(v)) for k, v in values['env'].items())
-    secret_names = sorted(values['secrets'])
+    env, secrets, tracing_problems = _with_tracing(
+        name, values, context.get('tracing_settings') or tracing_env.fleet_settings(context.get('tracing'))[0])
+    problems += tracing_problems
+    secret_names = sorted(secrets)
     mac = None
     try:
-        mac = secrets_mac(values['secrets'], context.get('secrets_key'))
+        mac = secrets_mac(secrets, context.get('secrets_key'))
     except StoreError as exc:
         problems.append(str(exc))
     limits = TYPES[values['type']]
@@ -296,18 +315,18 @@ def parse_deployments(entries, context=None):
     """Normalized deployments (no secret values), in the order given.
 
     context: image_required and lb_port_required (bools), secrets_key (the key of the secrets'
-    fingerprint), control_database, postgres_hosts and
-    redis_hosts (inventory names, to check pins), reserved_ports ({port: what
-    uses it}), autoscale_defaults (the fleet's values of AUTOSCALE_DEFAULTS).
+    fingerprint), tracing (the fleet's LangSmith settings, see tracing.fleet_settings),
+    control_database, postgres_hosts and redis_hosts (inventory names, to check pins),
+    reserved_ports ({port: what uses it}), autoscale_defaults (the fleet's values of AUTOSCALE_DEFAULTS).
     Raises DeploymentError listing every problem of every entry.
     """
-    context = context or {}
+    context = dict(context or {})
+    context['tracing_settings'], problems = tracing_env.fleet_settings(context.get('tracing'))
     if entries is None:
         entries = []
     if not isinstance(entries, (list, tuple)):
         raise DeploymentError('langgraph_deployments must be a list of deployment entries, not %s'
                               % type(entries).__name__)
-    problems = []
     parsed = []
     for index, entry in enumerate(entries):
         normalized, entry_problems = _parse_entry(entry, context)
@@ -354,12 +373,19 @@ def select(deployments, name):
     return chosen
 
 
-def secrets_of(entries):
-    """{name: {NAME: value}} of the entries' secrets, values as strings."""
+def secrets_of(entries, tracing=None):
+    """{name: {NAME: value}} of the entries' secrets, values as strings, with the tracing keys
+    (tracing: the fleet's settings, see tracing.fleet_settings) under them."""
+    settings = tracing_env.fleet_settings(tracing)[0]
     found = {}
     for entry in entries or []:
-        if isinstance(entry, dict) and isinstance(entry.get('secrets'), dict):
-            found[entry.get('name')] = dict((k, str(v)) for k, v in entry['secrets'].items())
+        if not isinstance(entry, dict) or not isinstance(entry.get('secrets') or {}, dict):
+            continue
+        switch = None if entry.get('tracing') is None else _coerce('bool', entry['tracing'])[0]
+        values = dict(entry, env={}, tracing=switch)
+        secrets = _with_tracing(entry.get('name'), values, settings)[1]
+        if secrets or isinstance(entry.get('secrets'), dict):
+            found[entry.get('name')] = secrets
     return found
 
 
