@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import server_name
+from ansible_collections.selfhost.langgraph.plugins.module_utils.tracing import summary_text
 
 ROW = '  %-10s %-30s %4s %6s %-8s %s'
 
@@ -52,6 +53,8 @@ def status_lines(deployments, apps, lbs, control):
         if lock:
             head += '; LOCKED by %s since %s (%s)' % (lock.get('holder'), lock.get('since'), lock.get('purpose'))
         lines.append(head)
+        # Whether it traces, to which project and endpoint, from its environment (never a key).
+        lines.append('  %s' % summary_text(d.get('env') or {}, d.get('secret_names') or ()))
         lines.append(ROW % ('HOST', 'CONTAINER', 'REV', 'PORT', 'HEALTH', 'LOAD BALANCERS (status sessions)'))
         for host in apps:
             if not host['reachable']:
