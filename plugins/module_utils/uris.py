@@ -5,7 +5,14 @@
 
 Every character of a password is percent-encoded (also letters and digits,
 which RFC 3986 allows), so the URI is correct for any password and never
-holds the password as a readable substring.
+holds the password as a readable substring. That is deliberate, not an
+oversight that urllib.parse.quote(password, safe='') would fix: Ansible
+replaces every value of a no_log option (an entry's postgres_password, the
+module's password) by '********' wherever it occurs in a module's result, so
+a returned URI that held such a password as it is would come back with
+'********' in its place, and the server would get a wrong password. Where a
+URI leaves Ansible for a container, normalize_uri gives its RFC 3986 normal
+form (what quote(password, safe='') gives).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,7 +30,8 @@ SSLMODES = ('disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full')
 
 
 def encode_password(password):
-    """Percent-encode every UTF-8 byte of password."""
+    """Percent-encode every UTF-8 byte of password (see the module's note on
+    no_log: never a readable substring of the URI)."""
     return ''.join('%%%02X' % b for b in bytearray(password.encode('utf-8')))
 
 
@@ -63,16 +71,16 @@ _URI_PASSWORD = re.compile(r'(://[^\s:/@]*:)[^\s@/]+@')
 
 
 def normalize_uri(uri):
-    """uri with percent-encoded unreserved characters decoded (RFC 3986,
-    6.2.2.2): the same URI for any client, but with '%' only where a character
-    needs it. The LangGraph server's Postgres runtime hands DATABASE_URI to an
-    Alembic config that reads '%' as interpolation and fails on it, so the URI
-    a container gets is normalized; the passwords the collection generates
-    then hold no '%' at all."""
-    def decode(match):
+    """uri in RFC 3986 normal form (6.2.2.1 and 6.2.2.2): percent-encoded
+    unreserved characters decoded, the other octets in upper-case hex. The
+    same URI for any client, with '%' only where a character needs it: the
+    LangGraph server's Postgres runtime hands DATABASE_URI to an Alembic
+    config that reads '%' as interpolation. normalize_uri(database_uri(...))
+    holds the password as urllib.parse.quote(password, safe='') does."""
+    def normal(match):
         char = chr(int(match.group(1), 16))
-        return char if char in _UNRESERVED else match.group(0)
-    return _PERCENT_OCTET.sub(decode, uri)
+        return char if char in _UNRESERVED else match.group(0).upper()
+    return _PERCENT_OCTET.sub(normal, uri)
 
 
 def mask_uri_passwords(text):

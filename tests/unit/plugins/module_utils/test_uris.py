@@ -7,6 +7,7 @@ __metaclass__ = type
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
+from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import (
     database_uri,
@@ -95,8 +96,14 @@ def test_redis_uri_shapes(kwargs, expected):
 
 @pytest.mark.parametrize('password, encoded', [
     ('a', '%61'),
+    ('aZ09-._~', '%61%5A%30%39%2D%2E%5F%7E'),
     ('@', '%40'),
+    (':/%', '%3A%2F%25'),
+    ('%41', '%25%34%31'),
+    (' +', '%20%2B'),
     ('\u00e4', '%C3%A4'),
+    ('\U0001f511', '%F0%9F%94%91'),
+    ('', ''),
 ])
 def test_encode_password(password, encoded):
     assert encode_password(password) == encoded
@@ -118,6 +125,32 @@ def test_normalized_uri_is_the_same_uri_with_percent_only_where_needed(password)
     uri = normalize_uri(database_uri('lg_bot', password, '10.0.0.5', 5432, 'lg_bot'))
     assert unquote(urlsplit(uri).password) == password
     assert uri == 'postgresql://lg_bot:%s@10.0.0.5:5432/lg_bot' % quote(password, safe='')
+
+
+@pytest.mark.parametrize('password', ['0123456789abcdef' * 4, 'support-bot-long-password', 'lab-admin-Pw:/@%#?&'])
+def test_a_returned_uri_survives_no_log_censoring(password):
+    # Ansible replaces the value of every no_log option wherever it occurs in a
+    # module's result; a URI that held the password as quote() writes it would
+    # come back with the password replaced by the mask.
+    uri = database_uri('lg_bot', password, '10.0.0.5', 5432, 'lg_bot')
+    assert remove_values({'uris': {'bot': uri}}, {password}) == {'uris': {'bot': uri}}
+    plain = 'postgresql://lg_bot:%s@10.0.0.5:5432/lg_bot' % quote(password, safe='')
+    if quote(password, safe='') == password:
+        assert remove_values(plain, {password}) != plain
+
+
+@pytest.mark.parametrize('uri, expected', [
+    ('postgresql://u:%61%62@h:5432/d', 'postgresql://u:ab@h:5432/d'),
+    ('redis://:%2D%2e%5F%7e@h:6379/1', 'redis://:-._~@h:6379/1'),
+    ('postgresql://u:%3a%2f%40%25@h:5432/d', 'postgresql://u:%3A%2F%40%25@h:5432/d'),
+    ('postgresql://u:%C3%A4@h:5432/d', 'postgresql://u:%C3%A4@h:5432/d'),
+    ('postgresql://u:%c3%a4@h:5432/d', 'postgresql://u:%C3%A4@h:5432/d'),
+    ('postgresql://u:p%zz@h:5432/d', 'postgresql://u:p%zz@h:5432/d'),
+    ('postgresql://u:pw@h:5432/d?sslmode=require', 'postgresql://u:pw@h:5432/d?sslmode=require'),
+])
+def test_normalize_uri(uri, expected):
+    assert normalize_uri(uri) == expected
+    assert normalize_uri(expected) == expected
 
 
 def test_normalized_uri_of_a_generated_password_has_no_percent():
