@@ -23,6 +23,7 @@ def context_of(args):
         reserved_ports=dict((int(port), str(what)) for port, what in (args.get('reserved_ports') or {}).items()),
         autoscale_defaults=dict(args.get('autoscale_defaults') or {}),
         secrets_key=args.get('secrets_key') or '',
+        tracing=args.get('tracing') or {},
     )
 
 

@@ -10,8 +10,9 @@ name: container_secrets
 short_description: The secret environment of the deployments a step starts
 version_added: 0.2.0
 description:
-  - From the deployment entries and the stores' URIs, the secret environment (the entry's C(secrets) plus
-    C(DATABASE_URI) and C(REDIS_URI)) of each deployment named in a step's entries, and of no other.
+  - From the deployment entries and the stores' URIs, the secret environment (the entry's C(secrets), the LangSmith
+    API key and the license key of the tracing settings, plus C(DATABASE_URI) and C(REDIS_URI)) of each deployment
+    named in a step's entries, and of no other.
   - Give the result only to a module option marked C(no_log) (for example M(selfhost.langgraph.app_containers)'s
     O(selfhost.langgraph.app_containers#module:secrets)); never print it or keep it in a fact.
 author:
@@ -31,6 +32,11 @@ options:
     type: list
     elements: dict
     required: true
+  tracing:
+    description:
+      - The fleet's LangSmith settings (C(tracing), C(api_key), C(endpoint), C(license_key)); see docs/tracing.md.
+      - An entry's C(langsmith_api_key) overrides C(api_key) for it.
+    type: dict
 '''
 
 EXAMPLES = r'''
@@ -48,9 +54,9 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment import secrets_of
 
 
-def container_secrets(entries, uris, step_entries):
+def container_secrets(entries, uris, step_entries, tracing=None):
     wanted = sorted(set(e.get('deployment') for e in step_entries or []))
-    secrets = secrets_of(entries)
+    secrets = secrets_of(entries, tracing)
     uris = uris or {}
     result = {}
     for name in wanted:

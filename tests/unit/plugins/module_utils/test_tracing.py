@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment import (
     DeploymentError, parse_deployments, secrets_of)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import status_lines
 from ansible_collections.selfhost.langgraph.plugins.module_utils.tracing import (
     environment, fleet_settings, merge, summary, summary_text)
 
@@ -206,3 +207,13 @@ def test_a_key_of_the_wrong_type_is_hidden():
         parse(entry(langsmith_api_key={'v': 'lsv2-secret'}))
     assert 'langsmith_api_key must be a non-empty string, not (hidden)' in str(error.value)
     assert 'lsv2-secret' not in str(error.value)
+
+
+def test_status_shows_tracing_project_and_endpoint_never_the_key():
+    parsed = parse(entry(), entry(name='trace-b', lb_port=8124, tracing=False),
+                   tracing=True, api_key='lsv2-fleet', endpoint=ENDPOINT)
+    control = dict(deployments={}, hosts={})
+    text = '\n'.join(status_lines(parsed, [], [], control))
+    assert 'trace-a (production, lb port 8123): serving revision none\n  tracing on: project trace-a at %s' % ENDPOINT in text
+    assert 'trace-b (production, lb port 8124): serving revision none\n  tracing off' in text
+    assert 'lsv2' not in text
