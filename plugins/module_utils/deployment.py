@@ -307,6 +307,8 @@ def _parse_entry(entry, context):
         jobs_per_container=values['jobs_per_container'], autoscale_queue=values['autoscale_queue'],
         autoscale_tolerance=values['autoscale_tolerance'], scale_down_delay=delay,
         fingerprint=fingerprint(image, env, secret_names, mac) if image else None,
+        # Keyed, so it tells whether a revision ran today's secret values without keeping any value.
+        secrets_mac=mac,
     )
     return normalized, problems
 

@@ -38,6 +38,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.autoscale_polic
 from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment import TYPES
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import container_name, server_name
+from ansible_collections.selfhost.langgraph.plugins.module_utils.revision_plan import fingerprint
 
 NEVER_DEPLOYED = ('created', 'rolling_out')
 
@@ -144,6 +145,19 @@ def rollback_target(name, history, serving, wanted_number=None):
             return revision, None
     return None, ('%s has no earlier deployed revision to roll back to; name one with -e revision=N'
                   % name)
+
+
+def rollback_revision(deployment, target, history):
+    """(revision, is_new) a rollback to target runs. The target itself when it ran today's secret values
+    (and Redis authentication); otherwise a new revision with the target's image, by its digest, and its
+    environment, and today's secret values: the old values are kept nowhere, and a revision never changes."""
+    today = fingerprint(target['image'], target.get('env') or {}, deployment['secret_names'],
+                        deployment.get('secrets_mac'))
+    if today == target.get('env_fingerprint'):
+        return target, False
+    return dict(number=history[0]['number'] + 1, image=target['image'], image_digest=target.get('image_digest'),
+                env=dict(target.get('env') or {}), secret_names=list(deployment['secret_names']),
+                env_fingerprint=today, status='new', rollback_of=target['number']), True
 
 
 def pinned(revision):
@@ -502,7 +516,7 @@ def _choose_target(dp, action, history, serving, state, fleet, options, now):
             if missing:
                 return ('revision %d of %s needs the secrets %s; set them in the deployment\'s secrets'
                         % (target['number'], dp.name, ', '.join(missing)))
-            new = False
+            target, new = rollback_revision(d, target, history)
         dp.target = dict(target)
         dp.new_revision = new
         dp.replicas = kept_count
@@ -588,7 +602,7 @@ def _assemble(action, plans, fleet, batch, options, control):
     for dp in plans:
         d = dp.deployment
         entry = dict(kind=dp.kind, reason=dp.reason, replicas=dp.replicas,
-                     revision=dp.target['number'] if dp.target else None, new_revision=dp.new_revision,
+                     revision=dp.target['number'] if dp.target else None, new_revision=dp.new_revision, rollback_of=(dp.target or {}).get('rollback_of'),
                      serving=getattr(dp, 'serving_number', None))
         run['deployments'][dp.name] = entry
         run['record']['statuses'].extend(dp.stale)
@@ -764,7 +778,7 @@ def _plan_revision_records(dp, action, run, holder, starts, pins):
     number = dp.target['number']
     if dp.new_revision:
         run['record']['revisions'].append(dict(
-            deployment=dp.name, number=number, image=dp.target['image'], image_digest=None,
+            deployment=dp.name, number=number, image=dp.target['image'], image_digest=dp.target.get('image_digest'),
             env=dp.target['env'], secret_names=dp.target['secret_names'],
             env_fingerprint=dp.target['env_fingerprint'], created_by=holder))
     run['record']['statuses'].append(dict(deployment=dp.name, number=number, status='rolling_out', reason=None))
@@ -775,7 +789,8 @@ def _plan_migration(dp, state, starts, run):
     """Migrate once per revision before its containers start: a revision never deployed, or any
     revision starting on a database made anew (a deployment deleted with its data, then deployed)."""
     d = dp.deployment
-    never_deployed = dp.new_revision or dp.target.get('status') in NEVER_DEPLOYED
+    # A rollback's new revision runs an image that was migrated before: its migrations are not run again.
+    never_deployed = (dp.new_revision and not dp.target.get('rollback_of')) or dp.target.get('status') in NEVER_DEPLOYED
     if not (d['migrate_command'] and starts and (never_deployed or not state.get('database'))):
         return
     host = starts[0][0]
@@ -849,8 +864,12 @@ def _plan_prune(plans, fleet, states, options):
 def _what(entry):
     kind, number = entry['kind'], entry['revision']
     if kind == 'roll-out':
-        return 'roll out revision %s%s (serving: %s)' % (number, ' (new)' if entry['new_revision'] else '',
-                                                         entry['serving'] or 'none')
+        new = ''
+        if entry.get('rollback_of'):
+            new = ' (new: the image and environment of revision %s with today\'s secret values)' % entry['rollback_of']
+        elif entry['new_revision']:
+            new = ' (new)'
+        return 'roll out revision %s%s (serving: %s)' % (number, new, entry['serving'] or 'none')
     if kind == 'scale':
         return 'scale revision %s to %d' % (number, entry['replicas'])
     if kind == 'repair':

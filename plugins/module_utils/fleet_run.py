@@ -93,7 +93,8 @@ def record_arguments(plan, run):
     revisions = []
     for revision in record['revisions']:
         revision = dict(revision)
-        revision['image_digest'] = run['digests'].get(revision['image'])
+        # A rollback's new revision keeps the digest of the one it copies; a new image has its pull's.
+        revision['image_digest'] = revision.get('image_digest') or run['digests'].get(revision['image'])
         revisions.append(revision)
     statuses = []
     for status in record['statuses']:

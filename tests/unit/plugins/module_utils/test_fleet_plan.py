@@ -473,3 +473,33 @@ def test_an_unknown_on_failure_is_refused_before_anything_changes():
     ds = deployments(dict(name='bot'))
     with pytest.raises(fp.PlanError, match="deploy_on_failure must be one of undo, keep, not 'ignore'"):
         run('deploy', ds, [app('app1')], on_failure='ignore')
+
+
+def bot_with_token(value):
+    return parse_deployments([dict(name='bot', image=REG + 'bot:1', lb_port=8100, min_replicas=2,
+                                   secrets={'API_TOKEN': value})], {'secrets_key': 'fleet key'})[0]
+
+
+def test_rollback_revision_table():
+    then = bot_with_token('old value')
+    target = dict(revision(3, then, 'superseded'), image_digest='sha256:' + 'a' * 64)
+    history = [revision(4, then, image=REG + 'bot:2'), target]
+    assert fp.rollback_revision(bot_with_token('old value'), target, history) == (target, False)
+    new, is_new = fp.rollback_revision(bot_with_token('rotated'), target, history)
+    assert is_new and new['number'] == 5 and new['rollback_of'] == 3
+    assert (new['image'], new['image_digest'], new['env']) == (target['image'], target['image_digest'], target['env'])
+    assert new['env_fingerprint'] == bot_with_token('rotated')['fingerprint'] != target['env_fingerprint']
+
+
+def test_rollback_after_a_secret_changed_runs_a_new_revision_of_the_old_image_by_its_digest():
+    then, today = bot_with_token('old value'), bot_with_token('rotated')
+    apps, lbs, ctl = in_place_fleet(today, serving=4)
+    digest = 'sha256:' + 'b' * 64
+    ctl['deployments']['bot']['revisions'] = [revision(4, today, image=REG + 'bot:2'),
+                                              dict(revision(3, then, 'superseded'), image_digest=digest)]
+    plan = run('rollback', [today], apps, lbs, ctl)
+    assert [(r['number'], r['image_digest']) for r in plan['record']['revisions']] == [(5, digest)]
+    assert plan['pulls']['app1'] == [dict(image=REG + 'bot@' + digest, always=False)]
+    assert plan['migrations'] == {}  # revision 3's image migrated when it was first deployed
+    assert "roll out revision 5 (new: the image and environment of revision 3 with today's secret values)" in \
+        '\n'.join(plan['summary'])
