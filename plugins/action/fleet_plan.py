@@ -5,6 +5,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import json
+
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
@@ -13,7 +15,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment impo
     DeploymentError, parse_deployments, select)
 from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_plan import PlanError, plan_run
 from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_run import new_run, refresh
-from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import status_lines
+from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import FORMATS, status_data, status_lines
 from ansible_collections.selfhost.langgraph.plugins.plugin_utils.fleet import (
     app_hosts, lb_hosts, result_of, say)
 
@@ -64,10 +66,19 @@ class ActionModule(ActionBase):
         lbs = lb_hosts(task_vars, args.get('lb_hosts') or [], args['lb_result'])
 
         if action == 'status':
+            status_format = args.get('status_format') or 'text'
+            if status_format not in FORMATS:
+                raise AnsibleActionFail('status_format must be one of %s, not %r' % (', '.join(FORMATS), status_format))
             lines = status_lines(chosen, apps, lbs, control)
-            for line in lines:
-                say(line)
-            result.update(changed=False, status=lines)
+            data = status_data(chosen, apps, lbs, control)
+            if status_format == 'json':
+                say(json.dumps(data, sort_keys=True))
+            else:
+                for line in lines:
+                    say(line)
+            # Kept as set_stats keeps it: AWX shows it in the job's artifacts.
+            result.update(changed=False, status=lines, status_data=data,
+                          ansible_stats=dict(data=dict(langgraph_status=data), per_host=False, aggregate=False))
             return result
 
         options = dict((key, args[key]) for key in OPTION_KEYS if args.get(key) is not None)

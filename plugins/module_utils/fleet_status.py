@@ -1,15 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright: selfhost.langgraph contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The status table from one observation of the fleet. Pure."""
+"""The fleet's status from one observation of it, as a table for people
+(status_lines) and as data for programs (status_data: status.yml -e
+status_format=json, and the langgraph_status artifact of set_stats). Pure."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import server_name
-from ansible_collections.selfhost.langgraph.plugins.module_utils.tracing import summary_text
+from ansible_collections.selfhost.langgraph.plugins.module_utils.tracing import summary, summary_text
 
 ROW = '  %-10s %-30s %4s %6s %-8s %s'
+FORMATS = ('text', 'json')
+STATUS_VERSION = 1
+REVISION_KEYS = ('number', 'status', 'image', 'created_by', 'created_at', 'deployed_at', 'status_reason')
 
 
 def _lb_cells(lbs, deployment, name):
@@ -80,3 +85,67 @@ def status_lines(deployments, apps, lbs, control):
         if not host['reachable']:
             lines.append('%s %s' % (host['name'], _down(host, known)))
     return lines
+
+
+def _lb_servers(lbs, deployment, name):
+    """[{load_balancer, status, sessions}] of one server on each load balancer that answered."""
+    found = []
+    for lb in lbs:
+        if not lb['reachable']:
+            continue
+        server = (((lb.get('backends') or {}).get(deployment) or {}).get('servers') or {}).get(name)
+        found.append(dict(load_balancer=lb['name'], status=None if server is None else server.get('status'),
+                          sessions=None if server is None else server.get('scur')))
+    return found
+
+
+def _public_lock(lock):
+    if not lock:
+        return None
+    return dict((k, lock.get(k)) for k in ('holder', 'since', 'purpose', 'expires_at'))
+
+
+def status_data(deployments, apps, lbs, control):
+    """The same facts as status_lines, as one JSON-ready document:
+    {version, deployments: [{name, type, lb_port, serving_revision, deployed_at, desired_replicas,
+    running_replicas, lock, tracing, containers, revisions, last_scale, queue}], hosts_down: [...]}."""
+    states = control.get('deployments') or {}
+    known = control.get('hosts') or {}
+    result = []
+    for d in deployments:
+        state = states.get(d['name']) or {}
+        revisions = state.get('revisions') or []
+        serving = state.get('serving')
+        served = [r for r in revisions if r['number'] == serving]
+        containers = []
+        unobserved = []
+        for host in apps:
+            if not host['reachable']:
+                unobserved.append(host['name'])
+                continue
+            for c in sorted((c for c in host['containers'] if c['deployment'] == d['name']),
+                            key=lambda c: (c['revision'], c['replica'])):
+                containers.append(dict(
+                    host=host['name'], name=c['name'], revision=c['revision'], replica=c['replica'], port=c['port'],
+                    running=bool(c['running']), health=c.get('health') if c['running'] else None,
+                    load_balancers=_lb_servers(lbs, d['name'],
+                                               server_name(host['name'], c['revision'], c['replica']))))
+        lock = (control.get('busy') or {}).get(d['name']) or state.get('lock')
+        result.append(dict(
+            name=d['name'], type=d['type'], lb_port=d.get('lb_port'),
+            serving_revision=serving,
+            deployed_at=served[0].get('deployed_at') if served else None,
+            desired_replicas=state.get('replicas'),
+            running_replicas=len([c for c in containers if c['running'] and c['revision'] == serving]),
+            unobserved_hosts=unobserved,
+            lock=_public_lock(lock),
+            tracing=summary(d.get('env') or {}, d.get('secret_names') or ()),
+            containers=containers,
+            revisions=[dict((k, r.get(k)) for k in REVISION_KEYS) for r in revisions],
+            last_scale=state.get('scale'),
+            queue=state.get('queue'),
+        ))
+    down = [dict(name=host['name'], problem=host.get('problem') or 'no answer',
+                 last_seen=(known.get(host['name']) or {}).get('last_seen'))
+            for host in apps + lbs if not host['reachable']]
+    return dict(version=STATUS_VERSION, deployments=result, hosts_down=down)

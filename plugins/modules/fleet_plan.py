@@ -150,6 +150,15 @@ options:
     description: The path HAProxy checks on each server.
     type: str
     default: /ok
+  status_format:
+    description:
+      - With O(action=status), what is printed, V(text) (the table) or V(json) (one JSON document, RV(status_data),
+        on one line of standard error, like the table). RV(status_data) is returned and kept as the C(langgraph_status) statistic
+        (as M(ansible.builtin.set_stats) does, in the job's artifacts) either way.
+    type: str
+    choices: [text, json]
+    default: text
+    version_added: 0.2.0
 '''
 
 EXAMPLES = r'''
@@ -181,4 +190,11 @@ status:
   returned: action is status
   type: list
   elements: str
+status_data:
+  description:
+    - The same facts as RV(status) as data (version, deployments with serving revision, desired and running replicas,
+      lock, containers with health and load balancer sessions, revisions, last scale decision; hosts_down).
+  returned: action is status
+  type: dict
+  version_added: 0.2.0
 '''

@@ -23,3 +23,46 @@ def test_status_shows_health_sessions_and_a_down_host_with_when_it_was_last_seen
     assert 'lg-bot-r3-1' in text and '200' in text and 'lb1 UP 2' in text
     assert 'app2       down: ssh: connect to host app2: No route to host (last seen 2026-11-30T10:00:00+00:00)' in text
     assert 'lb2 down: unreachable (last seen never)' in text
+
+
+def test_status_data_has_the_same_facts_as_the_table_and_is_json():
+    import json
+    from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import status_data
+    d = deployments(dict(name='bot', min_replicas=2))[0]
+    up = app('app1', dict(container('bot', 3), health=200), dict(container('bot', 2, replica=1, running=False)))
+    down = dict(app('app2'), reachable=False, problem='ssh: connect to host app2: No route to host')
+    lbs = [lb(backends={'bot': backend(8100, ('app1-r3-1', '10.0.0.1', 20000), scur=2)}),
+           dict(lb('lb2'), reachable=False, problem='unreachable')]
+    lock = dict(holder='awx-job-7', since='2026-11-30T10:00:00+00:00', purpose='deploy', expires_at='x', pid=1)
+    control = dict(deployments={'bot': dict(revisions=[dict(revision(3, d), deployed_at='2026-11-30T09:00:00'),
+                                                       revision(2, d, status='superseded')],
+                                            serving=3, replicas=2, lock=lock,
+                                            scale=dict(desired=2, reason='load 12 over target 10'))},
+                   hosts={'app2': dict(last_seen='2026-11-30T10:00:00+00:00')})
+    data = json.loads(json.dumps(status_data([d], [up, down], lbs, control)))
+    assert data['version'] == 1
+    [bot] = data['deployments']
+    assert (bot['name'], bot['type'], bot['lb_port'], bot['serving_revision']) == ('bot', 'production', 8100, 3)
+    assert bot['deployed_at'] == '2026-11-30T09:00:00'
+    assert (bot['desired_replicas'], bot['running_replicas'], bot['unobserved_hosts']) == (2, 1, ['app2'])
+    assert bot['lock'] == dict(holder='awx-job-7', since='2026-11-30T10:00:00+00:00', purpose='deploy', expires_at='x')
+    assert bot['last_scale'] == dict(desired=2, reason='load 12 over target 10')
+    assert bot['tracing']['tracing'] is False
+    assert [(r['number'], r['status']) for r in bot['revisions']] == [(3, 'deployed'), (2, 'superseded')]
+    stopped, running = bot['containers']  # by revision
+    assert (stopped['name'], stopped['running'], stopped['health']) == ('lg-bot-r2-1', False, None)
+    assert (running['name'], running['host'], running['health'], running['port']) == ('lg-bot-r3-1', 'app1', 200, 20000)
+    assert running['load_balancers'] == [dict(load_balancer='lb1', status='UP', sessions=2)]
+    assert data['hosts_down'] == [
+        dict(name='app2', problem='ssh: connect to host app2: No route to host', last_seen='2026-11-30T10:00:00+00:00'),
+        dict(name='lb2', problem='unreachable', last_seen=None)]
+
+
+def test_status_data_of_a_deployment_never_deployed():
+    from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import status_data
+    d = deployments(dict(name='new'))[0]
+    data = status_data([d], [app('app1')], [], dict(deployments={}))
+    [new] = data['deployments']
+    assert (new['serving_revision'], new['deployed_at'], new['lock'], new['containers'], new['revisions']) == \
+        (None, None, None, [], [])
+    assert data['hosts_down'] == []
