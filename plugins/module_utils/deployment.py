@@ -191,6 +191,8 @@ def _env_problems(env, what):
             problems.append('%s must not set %s: the collection gives every container its own' % (what, key))
         if value is None or isinstance(value, (dict, list)):
             problems.append('%s %s must be a string or a number' % (what, key))
+        elif what == 'secret' and str(value) == '':
+            problems.append('secret %s must not be empty: give it a value (from Ansible Vault) or remove it' % key)
     return problems
 
 
