@@ -144,7 +144,7 @@ def test_deploy_type_choices_are_the_deployment_types():
     from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment import TYPES
     deploy = [t for t in TEMPLATES if t['playbook'].endswith('/deploy.yml')][0]
     question = [q for q in deploy['survey'] if q['variable'] == 'type'][0]
-    assert set(question['choices']) == set(TYPES) | {''}
+    assert set(question['choices']) == set(TYPES) and not question['required'] and 'default' not in question
 
 
 def test_delete_asks_for_a_confirmation_the_wrapper_checks():
