@@ -23,8 +23,8 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.connection impo
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.control_schema import migrate
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
-from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import postgres_name
-from ansible_collections.selfhost.langgraph.plugins.module_utils.passwords import derived_password
+from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import postgres_name, redis_user_name
+from ansible_collections.selfhost.langgraph.plugins.module_utils.passwords import derived_password, derived_redis_password
 from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import (
     database_uri,
     mask_uri_passwords,
@@ -117,6 +117,10 @@ def plan_stores(deployments, postgres_servers, redis_servers, recorded, password
                     raise StoreError('deployment %s has no postgres_password and password_seed is not set: give '
                                      'one of them' % name)
                 entry['password'] = derived_password(password_seed, name)
+            if not password_seed:
+                raise StoreError('deployment %s needs password_seed: the password of its Redis user is derived from it'
+                                 % name)
+            entry['redis_password'] = derived_redis_password(password_seed, name)
         entries.append(entry)
     return entries, failed
 
@@ -231,9 +235,31 @@ def _redis_params(server, p):
                 connect_timeout=p['connect_timeout'])
 
 
+def plan_users(entries, numbers, observed, shown_for_one):
+    """[(action, user, number, password)] that make each entry's ACL user
+    what it should be: entries present with their number (numbers {name:
+    (number, new)}; those without one are skipped), users of entries absent
+    removed. observed {user: parse_getuser or None}."""
+    changes = []
+    for entry in entries:
+        user = redis_user_name(entry['name'])
+        if entry['state'] == 'present':
+            if entry['name'] not in numbers:
+                continue
+            number = numbers[entry['name']][0]
+            action = redis_store.plan_user(observed.get(user), 'present', number, entry['redis_password'],
+                                           shown_for_one)
+            if action:
+                changes.append((action, user, number, entry['redis_password']))
+        elif redis_store.plan_user(observed.get(user), 'absent'):
+            changes.append(('delete', user, None, None))
+    return changes
+
+
 def redis_stage(server, entries, control, p, check_mode, warn):
-    """Numbers of entries on one Redis server, over one connection. Returns
-    (done, failed): {name: (number or None, [actions])}, {name: reason}."""
+    """Numbers and ACL users of entries on one Redis server, over one
+    connection. Returns (done, failed): {name: (number or None, [actions])},
+    {name: reason}."""
     instance = redis_instance(server)
     done, failed = {}, {}
     try:
@@ -243,6 +269,19 @@ def redis_stage(server, entries, control, p, check_mode, warn):
     try:
         present = [e['name'] for e in entries if e['state'] == 'present']
         absent = [e['name'] for e in entries if e['state'] == 'absent']
+        if present:
+            problem = redis_store.acl_version_problem(redis_store.redis_version(client), instance)
+            if problem:
+                failed.update((name, problem) for name in present)
+                entries = [e for e in entries if e['name'] not in failed]
+                present = []
+        observed = redis_store.observe_users(client, [redis_user_name(e['name']) for e in entries])
+        removals = plan_users([e for e in entries if e['state'] == 'absent'], {}, observed, None)
+        if removals and not check_mode:
+            # First the users (ACL DELUSER closes their connections), then the data.
+            if redis_store.apply_users(client, removals) is False:
+                warn_unsaved(warn, instance)
+        removed = set(user for _action, user, _number, _password in removals)
         if present:
             try:
                 count = redis_store.read_databases(client, server.get('databases'), instance)[0]
@@ -259,14 +298,32 @@ def redis_stage(server, entries, control, p, check_mode, warn):
                     warn('Redis database %d on %s, newly allocated to %s, already holds %d keys (left over from '
                          'before the allocations were recorded?); flush it if they are not %s\'s'
                          % (number, instance, name, keys[number], name))
+            if numbers:
+                try:
+                    users = plan_users([e for e in entries if e['state'] == 'present'], numbers, observed,
+                                       redis_store.shown_rules(client))
+                    if users and not check_mode and redis_store.apply_users(client, users) is False:
+                        warn_unsaved(warn, instance)
+                except redis.exceptions.RedisError as e:
+                    for name in numbers:
+                        done.pop(name, None)
+                        failed[name] = ('Redis at %s: the deployment users could not be made (%s); the admin '
+                                        'connection needs the ACL command' % (instance, e))
+                    users = []
+                by_user = dict((redis_user_name(name), name) for name in numbers)
+                for action, user, number, _password in users:
+                    done[by_user[user]][1].append(redis_store.describe_user(action, user, number, instance))
         if absent:
             released = redis_store.release_many(
                 control, instance, absent, lambda numbers: redis_store.per_database(client, numbers, 'FLUSHDB'),
                 check_mode)
             for name in absent:
                 number = released.get(name)
-                done[name] = (None, ['flush database %d on %s and free its number' % (number, instance)]
-                              if number is not None else [])
+                actions = [redis_store.describe_user('delete', redis_user_name(name), None, instance)] \
+                    if redis_user_name(name) in removed else []
+                if number is not None:
+                    actions.append('flush database %d on %s and free its number' % (number, instance))
+                done[name] = (None, actions)
     except redis.exceptions.RedisError as e:
         for entry in entries:
             if entry['name'] not in done:
@@ -274,6 +331,12 @@ def redis_stage(server, entries, control, p, check_mode, warn):
     finally:
         client.close()
     return done, failed
+
+
+def warn_unsaved(warn, instance):
+    warn('Redis at %s has no aclfile: the deployments\' users live in its memory only, and after a restart of Redis '
+         'the servers cannot log in until the next deploy makes the users again; set aclfile (the redis role does)'
+         % instance)
 
 
 def store_uris(entry, pg, rd, redis_db):
@@ -285,10 +348,10 @@ def store_uris(entry, pg, rd, redis_db):
         suffix = '_masked' if mask else ''
         pair['database_uri' + suffix] = database_uri(role, entry['password'], pg['address'], pg['port'], role,
                                                      pg.get('sslmode'), mask=mask)
-        pair['redis_uri' + suffix] = redis_uri(rd.get('password'), rd['address'], rd['port'], redis_db,
-                                               rd.get('tls'), mask=mask)
+        pair['redis_uri' + suffix] = redis_uri(entry['redis_password'], rd['address'], rd['port'], redis_db,
+                                               rd.get('tls'), username=redis_user_name(entry['name']), mask=mask)
     pair['password_visible'] = entry['password'] in pair['database_uri'] or \
-        bool(rd.get('password') and rd['password'] in pair['redis_uri'])
+        entry['redis_password'] in pair['redis_uri']
     return pair
 
 

@@ -16,7 +16,9 @@ description:
     C(lg_<name>) on the Postgres host it is pinned to and its own database number on its Redis host, as
     M(selfhost.langgraph.deployment_postgres) and M(selfhost.langgraph.deployment_redis) make them for one
     deployment (roles without superuser, createdb or createrole; C(CONNECT) revoked from C(PUBLIC); numbers
-    from 1, never shared, recorded in the control database).
+    from 1, never shared, recorded in the control database) and its own Redis ACL user C(lg_<name>), allowed only
+    its own database number and no command of the server or one that reaches another database (Redis 7.0 or
+    later; saved with C(ACL SAVE) when the instance has an C(aclfile); see C(docs/redis-isolation.md)).
   - The work is grouped per server - one admin connection per Postgres server (O(postgres_servers)), one
     connection per Redis server (O(redis_servers)), one transaction per Redis instance for the numbers and one
     for the records in the control database (table C(deployments) - database, role, type and the hosts, which
@@ -25,9 +27,12 @@ description:
     to move from its pinned host, or whose server cannot be reached, is reported in RV(failures) and the others
     go on; the task fails only for bad input or an unreachable control database.
   - The Postgres password of a deployment is its O(deployments[].postgres_password) or else
-    C(passwords.derived_password(password_seed, name)), the one the stores role derives.
+    C(passwords.derived_password(password_seed, name)), the one the stores role derives. The password of its
+    Redis user is C(passwords.derived_redis_password(password_seed, name)); C(REDIS_URI) carries that user.
+    O(redis_servers[].password) is the admin's (default user's), used only by this module.
   - O(deployments[].state=absent) needs O(deployments[].purge=true) - it terminates the connections to the
-    database, drops database and role, flushes the Redis database (C(FLUSHDB)) and frees its number, and
+    database, drops database and role, removes the Redis user (closing its connections), flushes the Redis
+    database (C(FLUSHDB)) and frees its number, and
     clears the deployment's stores and pins in the control database (its revision history stays).
   - No password reaches the output. RV(uris) is returned only when the task sets C(no_log=true); RV(stores)
     holds the URIs with the passwords masked.
@@ -43,8 +48,9 @@ attributes:
   check_mode:
     support: full
     description: >-
-      Reads the catalogs, the allocations and the records and reports the actions it would take and the numbers it
-      would allocate, changing nothing.
+      Reads the catalogs, the allocations, the Redis users and the records and reports the actions it would take and
+      the numbers it would allocate, changing nothing (it makes and removes at once a disabled scratch Redis user
+      without password, to learn how Redis shows the rules).
   diff_mode:
     support: none
     description: Returns no diff; RV(stores) lists the actions per deployment.
@@ -142,7 +148,7 @@ options:
         type: int
         default: 6379
       password:
-        description: Password of Redis (C(redis_password)).
+        description: Password of Redis (C(redis_password)), for the module's own connection; the deployments log in as their own users.
         type: str
       tls:
         description: Connect with TLS; the URIs then start with C(rediss://).
@@ -155,7 +161,9 @@ options:
         description: Number of databases of the instance, used only when C(CONFIG GET databases) is not allowed.
         type: int
   password_seed:
-    description: Secret the deployments' Postgres passwords are derived from when their entry gives none.
+    description:
+      - Secret the deployments' Postgres passwords are derived from when their entry gives none, and the passwords
+        of their Redis users always; needed for every deployment with O(deployments[].state=present).
     type: str
 seealso:
   - module: selfhost.langgraph.control_state
@@ -203,7 +211,7 @@ uris:
   returned: the task has no_log
   type: dict
   sample: {support-bot: {database_uri: "postgresql://lg_support_bot:%73%65...@172.30.213.11:5432/lg_support_bot",
-                         redis_uri: "redis://:%73%65...@172.30.213.12:6379/3"}}
+                         redis_uri: "redis://lg_support_bot:%73%65...@172.30.213.12:6379/3"}}
 stores:
   description:
     - Each deployment that did not fail - C(database) (and role), C(postgres_host), C(redis_host), C(redis_db)
@@ -213,8 +221,10 @@ stores:
   type: dict
   sample: {support-bot: {database: lg_support_bot, postgres_host: pg1, redis_host: redis1, redis_db: 3,
                          database_uri_masked: "postgresql://lg_support_bot:********@172.30.213.11:5432/lg_support_bot",
-                         redis_uri_masked: "redis://:********@172.30.213.12:6379/3",
-                         actions: ["allocate database 3 on 172.30.213.12:6379"], recorded: true}}
+                         redis_uri_masked: "redis://lg_support_bot:********@172.30.213.12:6379/3",
+                         actions: ["allocate database 3 on 172.30.213.12:6379",
+                                   "create Redis user lg_support_bot on 172.30.213.12:6379, allowed only database 3"],
+                         recorded: true}}
 failures:
   description:
     - Reason per deployment that failed (no secret in it); the others were handled and the task does not fail.

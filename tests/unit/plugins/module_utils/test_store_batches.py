@@ -8,16 +8,19 @@ import pytest
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.allocation import assign_redis_dbs
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
-from ansible_collections.selfhost.langgraph.plugins.module_utils.passwords import derived_password
+from ansible_collections.selfhost.langgraph.plugins.module_utils.passwords import derived_password, derived_redis_password
+from ansible_collections.selfhost.langgraph.plugins.module_utils.redis_store import expected_commands, password_hash
 from ansible_collections.selfhost.langgraph.plugins.module_utils.store_batches import (
     admin_sslmode,
     group_by,
     index_servers,
     plan_record,
     plan_stores,
+    plan_users,
     redis_instance,
     store_uris,
 )
+from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import encode_password
 
 PG = {'pg1': dict(host='pg1'), 'pg2': dict(host='pg2')}
 REDIS = {'redis1': dict(host='redis1', address='10.0.0.12', port=6379)}
@@ -162,12 +165,61 @@ def test_the_instance_key_is_the_address():
     assert redis_instance(dict(host='redis1', address='10.0.0.12', port=6379)) == '10.0.0.12:6379'
 
 
-@pytest.mark.parametrize('password, visible', [('a-long-random-password-0123', False), ('1', True)])
-def test_store_uris(password, visible):
-    pair = store_uris(dict(name='support-bot', password=password),
+@pytest.mark.parametrize('password, redis_password, visible', [
+    ('a-long-random-password-0123', 'another-long-random-one-456', None),   # depends on uris' encoding
+    ('1', 'another-long-random-one-456', True),
+    ('a-long-random-password-0123', '7', True),
+])
+def test_store_uris(password, redis_password, visible):
+    pair = store_uris(dict(name='support-bot', password=password, redis_password=redis_password),
                       dict(address='10.0.0.11', port=5432, sslmode='require'),
                       dict(address='10.0.0.12', port=6379, password='redis-secret-pw', tls=True), 3)
     assert pair['database_uri_masked'] == 'postgresql://lg_support_bot:********@10.0.0.11:5432/lg_support_bot?sslmode=require'
-    assert pair['redis_uri_masked'] == 'rediss://:********@10.0.0.12:6379/3'
-    assert pair['database_uri'].startswith('postgresql://lg_support_bot:%')
-    assert pair['password_visible'] is visible
+    assert pair['redis_uri_masked'] == 'rediss://lg_support_bot:********@10.0.0.12:6379/3'
+    assert pair['database_uri'].startswith('postgresql://lg_support_bot:%s@' % encode_password(password))
+    assert pair['redis_uri'] == 'rediss://lg_support_bot:%s@10.0.0.12:6379/3' % encode_password(redis_password)
+    assert 'redis-secret-pw' not in pair['redis_uri'] and encode_password('redis-secret-pw') not in pair['redis_uri']
+    assert visible is None or pair['password_visible'] is visible
+
+
+def test_plan_derives_the_redis_user_password():
+    entries, _failed = plan_stores([d('a'), d('b', password='given')], PG, REDIS, {}, 'seed')
+    assert [e['redis_password'] for e in entries] == [derived_redis_password('seed', 'a'),
+                                                      derived_redis_password('seed', 'b')]
+    assert entries[0]['redis_password'] != entries[0]['password']
+
+
+def test_a_redis_user_needs_the_seed():
+    with pytest.raises(StoreError, match='deployment a needs password_seed: the password of its Redis user'):
+        plan_stores([d('a', password='given')], PG, REDIS, {}, None)
+
+
+def e(name, state='present', password='pw-' + 'x' * 20):
+    return dict(name=name, state=state, redis_password=password if state == 'present' else None)
+
+
+def _user(number, password, shown=None):
+    return dict(flags=['on', 'sanitize-payload'], passwords=[password_hash(password)], keys='~*', channels='&*',
+                selectors=[], commands=expected_commands(shown, number))
+
+
+PW = 'pw-' + 'x' * 20
+
+
+@pytest.mark.parametrize('entries, numbers, observed, changes', [
+    # a new deployment, an old one without its user yet (the move from the shared password), one in order
+    ([e('a'), e('b'), e('c')], {'a': (1, True), 'b': (2, False), 'c': (3, False)},
+     {'lg_a': None, 'lg_b': None, 'lg_c': _user(3, PW)},
+     [('create', 'lg_a', 1, PW), ('create', 'lg_b', 2, PW)]),
+    # another number or password: set again
+    ([e('a'), e('b')], {'a': (1, False), 'b': (2, False)}, {'lg_a': _user(5, PW), 'lg_b': _user(2, 'old-' + PW)},
+     [('update', 'lg_a', 1, PW), ('update', 'lg_b', 2, PW)]),
+    # no number (allocation failed): no user
+    ([e('a')], {}, {'lg_a': None}, []),
+    # removals: only users that exist
+    ([e('a', 'absent'), e('b', 'absent')], {}, {'lg_a': _user(1, PW), 'lg_b': None}, [('delete', 'lg_a', None, None)]),
+    # dashes become underscores, as in the Postgres role
+    ([e('support-bot')], {'support-bot': (4, True)}, {}, [('create', 'lg_support_bot', 4, PW)]),
+])
+def test_plan_users(entries, numbers, observed, changes):
+    assert plan_users(entries, numbers, observed, None) == changes
