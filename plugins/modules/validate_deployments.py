@@ -70,7 +70,7 @@ options:
   tracing:
     description:
       - The fleet's LangSmith settings and license key (C(tracing), C(api_key), C(endpoint), C(license_key), the deploy
-        role's C(deploy_tracing)): with the entries' C(tracing), C(tracing_project) and C(langsmith_api_key) they give each
+        role's C(deploy_tracing)). With the entries' C(tracing), C(tracing_project) and C(langsmith_api_key) they give each
         deployment its C(LANGSMITH_*), C(LANGCHAIN_*) and C(LANGGRAPH_CLOUD_LICENSE_KEY) variables (docs/tracing.md).
         Tracing on without an API key is refused. Keep the keys in Ansible Vault.
     type: dict

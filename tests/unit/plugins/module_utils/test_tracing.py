@@ -123,8 +123,8 @@ def test_the_entry_s_own_variables_win():
     (OFF, ['LANGSMITH_API_KEY'], 'tracing off'),
     # As langgraph-api reads it: a key and no switch traces, to project "default".
     ({}, ['LANGCHAIN_API_KEY'], 'tracing on: project default at https://api.smith.langchain.com'),
-    ({'LANGCHAIN_TRACING_V2': 'true', 'LANGCHAIN_PROJECT': 'p'}, [], 'tracing on: project p at '
-                                                                      'https://api.smith.langchain.com'),
+    ({'LANGCHAIN_TRACING_V2': 'true', 'LANGCHAIN_PROJECT': 'p'}, [],
+     'tracing on: project p at https://api.smith.langchain.com'),
 ])
 def test_summary(env, secret_names, expected):
     assert summary_text(env, secret_names) == expected
@@ -144,8 +144,8 @@ def parse(*entries, **tracing):
 
 
 def test_entries_carry_the_names_never_the_keys():
-    one = parse(entry(secrets={'OPENAI_API_KEY': 'sk-1'}), entry(name='trace-b', lb_port=8124, tracing=False,
-                                                                   tracing_project='ignored'),
+    one = parse(entry(secrets={'OPENAI_API_KEY': 'sk-1'}),
+                entry(name='trace-b', lb_port=8124, tracing=False, tracing_project='ignored'),
                 entry(name='trace-c', lb_port=8125, tracing_project='support', langsmith_api_key='lsv2-own'),
                 tracing=True, api_key='lsv2-fleet', endpoint=ENDPOINT, license_key='lic-1')
     assert one[0]['env'] == both(ON, project('trace-a'), AT)
