@@ -45,6 +45,9 @@ LAB_INVENTORY = os.path.join(REPO, 'lab', 'inventory')
 PREFIX = 'it-cs-'
 PG_PREFIX = 'lg_' + PREFIX.replace('-', '_')
 
+# The deployments' Redis users get passwords derived from it (deployment_redis password_seed).
+PASSWORD_SEED = 'itest-seed-Pw:/@%#?&'
+
 ADMIN_PASSWORD_LOCAL = 'itest-admin-Pw:/@%#?&\u00e4'
 REDIS_PASSWORD_LOCAL = 'itest-redis-Pw:/@%#?&\u00e4'
 
@@ -118,7 +121,7 @@ class Target(object):
     def redis_args(self):
         args = self.pg_args()
         args.update(redis_host=self.redis_address, redis_port=self.redis_port,
-                    redis_password=self.redis_password)
+                    redis_password=self.redis_password, password_seed=PASSWORD_SEED)
         return args
 
     def postgres_server(self, host=None, login_host='127.0.0.1'):
@@ -235,6 +238,14 @@ class Target(object):
             has_control = cur.fetchone()
         finally:
             conn.close()
+        client = self.redis()
+        try:
+            for user in client.execute_command('ACL', 'USERS'):
+                user = user.decode() if isinstance(user, bytes) else user
+                if user.startswith(PG_PREFIX):
+                    client.execute_command('ACL', 'DELUSER', user)
+        finally:
+            client.close()
         if not has_control:
             return
         self.forget(PREFIX + '%')
