@@ -320,6 +320,10 @@ def main():
         result = run(module)
     except StoreError as e:
         module.fail_json(msg=str(e))
+    except redis_store.redis.exceptions.RedisError as e:
+        # An ACL command refused to the admin connection, a connection lost midway.
+        module.fail_json(msg='Redis at %s:%s: %s (the admin connection needs the ACL, CONFIG GET, INFO, SELECT, '
+                             'FLUSHDB and DBSIZE commands)' % (module.params['redis_host'], module.params['redis_port'], e))
     module.exit_json(**result)
 
 
