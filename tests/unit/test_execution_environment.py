@@ -100,7 +100,9 @@ def test_create_makes_a_build_context_with_the_collection(tarball, tmp_path):
 
 def test_introspection_finds_the_collection_requirements(tarball, tmp_path):
     """What the builder stage of the image build runs on the installed collections."""
-    run(tool('ansible-galaxy'), 'collection', 'install', '--no-deps', '-p', str(tmp_path / 'installed'), str(tarball))
+    # --force: without it, ansible-galaxy installs nothing when ANSIBLE_COLLECTIONS_PATH (make test-unit) holds this version.
+    run(tool('ansible-galaxy'), 'collection', 'install', '--force', '--no-deps', '-p', str(tmp_path / 'installed'),
+        str(tarball))
     run(tool('ansible-builder'), 'introspect', str(tmp_path / 'installed'),
         '--write-pip', str(tmp_path / 'pip.txt'), '--write-bindep', str(tmp_path / 'bindep.txt'))
     with open(os.path.join(ROOT, 'requirements.txt')) as f:
