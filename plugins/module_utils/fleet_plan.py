@@ -39,6 +39,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment impo
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import container_name, server_name
 from ansible_collections.selfhost.langgraph.plugins.module_utils.revision_plan import fingerprint
+from ansible_collections.selfhost.langgraph.plugins.module_utils.tracing import ENDPOINT_NAMES, PROJECT_NAMES, TRACING_NAMES
 
 NEVER_DEPLOYED = ('created', 'rolling_out')
 
@@ -48,6 +49,9 @@ class PlanError(StoreError):
 
 
 # --- small pure decisions ------------------------------------------------------------------
+
+# The tracing variables a rollback takes from today's settings, as it takes today's secrets.
+TRACING_ENV = frozenset(TRACING_NAMES + PROJECT_NAMES + ENDPOINT_NAMES)
 
 # What a roll-out that failed after some waves switched does with them: returns them to the serving
 # revision (undo), or leaves them as they failed for inspection (keep).
@@ -148,15 +152,17 @@ def rollback_target(name, history, serving, wanted_number=None):
 
 
 def rollback_revision(deployment, target, history):
-    """(revision, is_new) a rollback to target runs. The target itself when it ran today's secret values
-    (and Redis authentication); otherwise a new revision with the target's image, by its digest, and its
-    environment, and today's secret values: the old values are kept nowhere, and a revision never changes."""
-    today = fingerprint(target['image'], target.get('env') or {}, deployment['secret_names'],
-                        deployment.get('secrets_mac'))
+    """(revision, is_new) a rollback to target runs. The target itself when it ran today's secret values,
+    tracing settings and Redis authentication; otherwise a new revision with the target's image, by its
+    digest, and its environment, with today's secret values and tracing settings: the old values are kept
+    nowhere (and the old key may be revoked), and a revision never changes."""
+    env = dict((k, v) for k, v in (target.get('env') or {}).items() if k not in TRACING_ENV)
+    env.update((k, v) for k, v in deployment['env'].items() if k in TRACING_ENV)
+    today = fingerprint(target['image'], env, deployment['secret_names'], deployment.get('secrets_mac'))
     if today == target.get('env_fingerprint'):
         return target, False
     return dict(number=history[0]['number'] + 1, image=target['image'], image_digest=target.get('image_digest'),
-                env=dict(target.get('env') or {}), secret_names=list(deployment['secret_names']),
+                env=env, secret_names=list(deployment['secret_names']),
                 env_fingerprint=today, status='new', rollback_of=target['number']), True
 
 
@@ -866,7 +872,8 @@ def _what(entry):
     if kind == 'roll-out':
         new = ''
         if entry.get('rollback_of'):
-            new = ' (new: the image and environment of revision %s with today\'s secret values)' % entry['rollback_of']
+            new = (' (new: the image and environment of revision %s with today\'s secret values and tracing)'
+                   % entry['rollback_of'])
         elif entry['new_revision']:
             new = ' (new)'
         return 'roll out revision %s%s (serving: %s)' % (number, new, entry['serving'] or 'none')

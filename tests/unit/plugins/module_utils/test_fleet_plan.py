@@ -501,5 +501,21 @@ def test_rollback_after_a_secret_changed_runs_a_new_revision_of_the_old_image_by
     assert [(r['number'], r['image_digest']) for r in plan['record']['revisions']] == [(5, digest)]
     assert plan['pulls']['app1'] == [dict(image=REG + 'bot@' + digest, always=False)]
     assert plan['migrations'] == {}  # revision 3's image migrated when it was first deployed
-    assert "roll out revision 5 (new: the image and environment of revision 3 with today's secret values)" in \
-        '\n'.join(plan['summary'])
+    assert "roll out revision 5 (new: the image and environment of revision 3 with today's secret values and " \
+        "tracing)" in '\n'.join(plan['summary'])
+
+
+def test_a_rollback_to_a_revision_before_tracing_runs_with_today_s_tracing_settings():
+    tracing = dict(tracing=True, api_key='key', endpoint='https://smith.example.com')
+    entry = dict(name='bot', image=REG + 'bot:1', lb_port=8100, env={'LOG_LEVEL': 'INFO'})
+    then = parse_deployments([entry], {'secrets_key': 'fleet key'})[0]
+    today = parse_deployments([entry], {'secrets_key': 'fleet key', 'tracing': tracing})[0]
+    target = revision(3, then, 'superseded')
+    new, is_new = fp.rollback_revision(today, target, [revision(4, today), target])
+    assert is_new and new['env']['LOG_LEVEL'] == 'INFO'
+    assert (new['env']['LANGSMITH_TRACING'], new['env']['LANGSMITH_PROJECT'], new['env']['LANGSMITH_ENDPOINT']) == \
+        ('true', 'bot', 'https://smith.example.com')
+    assert new['secret_names'] == today['secret_names'] and 'LANGSMITH_API_KEY' in new['secret_names']
+    # Back on a revision made with today's settings, the rollback is that revision itself.
+    assert fp.rollback_revision(today, revision(2, today, 'superseded'), [revision(4, today)]) == \
+        (revision(2, today, 'superseded'), False)
