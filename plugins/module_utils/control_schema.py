@@ -8,7 +8,7 @@ transaction-level advisory lock, so that parallel jobs migrate one after the
 other and the second finds nothing to do. Add a migration by appending to
 MIGRATIONS; never change one that was released.
 
-Tables (version 6):
+Tables (version 7):
 
 - schema_version(version, description, applied_at, applied_by)
 - deployments(name, type, postgres_database, postgres_role, postgres_host,
@@ -33,6 +33,10 @@ Tables (version 6):
 - backups(id, deployment, host, path, database, size, sha256, created_at,
   created_by): one row per dump of a deployment's database, on the inventory
   host that holds the file; no foreign key, a backup outlives a purge
+- deployment_usage(deployment, first_seen, last_used_at, counters,
+  observed_at, notified_at): when a deployment last served a request (from
+  the load balancers' per-server request counters, kept as last seen) and
+  when the reaper last notified that it is idle
 """
 
 from __future__ import absolute_import, division, print_function
@@ -167,6 +171,20 @@ MIGRATIONS = [
             CONSTRAINT backups_host_path_unique UNIQUE (host, path)
         )""",
         "CREATE INDEX backups_deployment_created ON backups (deployment, created_at DESC)",
+    ]),
+    # The reaper's memory: when each deployment last served a request (the
+    # load balancers' per-server request counters as last seen) and when it
+    # was last told it is idle. No foreign key: the row outlives a purge.
+    Migration(7, 'deployment usage', [
+        """CREATE TABLE deployment_usage (
+            deployment text PRIMARY KEY
+                CHECK (deployment ~ '^[a-z][a-z0-9-]{1,38}[a-z0-9]$'),
+            first_seen timestamptz NOT NULL DEFAULT now(),
+            last_used_at timestamptz NOT NULL DEFAULT now(),
+            counters jsonb NOT NULL DEFAULT '{}'::jsonb,
+            observed_at timestamptz NOT NULL DEFAULT now(),
+            notified_at timestamptz
+        )""",
     ]),
 ]
 
