@@ -87,6 +87,7 @@ def test_a_moved_tag_changes_nothing_a_revision_runs_and_a_new_secret_rolls_out(
     with Load(f"http://{VMS['lb1']}:{PORT}", threads=2, max_requests=2000, max_seconds=300) as load:
         fleet("deploy.yml", SECOND_SECRET)
     assert load.failures == [], load.summary()
+    print(f"secret rotated under load: {load.summary()}")
     second = max(revisions())
     status, second_digest = revisions()[second]
     assert second > first and status == "deployed" and second_digest != first_digest
