@@ -4,8 +4,10 @@
 """Every backend of ours on one load balancer, in one pass (haproxy_info).
 
 `show stat` sampled over a window (all backends in each sample), `show servers state`
-once for the addresses, and the per-deployment files for what only they say (bind and
-health path). The summary is a pure function of those answers, unit-tested as tables.
+once for the addresses, the per-deployment files for what only they say (bind and
+health path), and, through the master CLI, the sessions the old workers of a reload
+still serve (streams that outlive it are load too, on the servers they use). The
+summary is a pure function of those answers, unit-tested as tables.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,6 +23,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config 
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_plan import runtime_state
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import (
+    deployment_of_proxy,
     empty_view,
     fleet_view,
 )
@@ -88,29 +91,49 @@ def summarise(samples):
     return dict(servers=per_server, queue_average=queue_average, total=total)
 
 
-def summarise_backends(stat_samples, state_rows, files):
+def our_servers(stat_rows):
+    """(backend, server) pairs of the deployments' servers in `show stat` rows."""
+    return sorted(set((row.get('pxname'), row.get('svname')) for row in stat_rows
+                      if (deployment_of_proxy(row.get('pxname') or '') or (None, None))[1] == 'backend'
+                      and row.get('svname') not in ('FRONTEND', 'BACKEND')))
+
+
+def _with_old(servers, old):
+    """{server: scur} of a view with the old workers' sessions added (on servers the view has left too)."""
+    scur = dict((name, s['scur']) for name, s in servers.items())
+    for name, count in old.items():
+        scur[name] = scur.get(name, 0) + count
+    return scur
+
+
+def summarise_backends(stat_samples, state_rows, files, old_sessions=None):
     """{deployment: summary} from the `show stat` rows of each sample (oldest first), the `show servers
-    state` rows taken after the last one and the files ({deployment: text}).
+    state` rows taken after the last one, the files ({deployment: text}) and the sessions old workers
+    still serve ({(backend, server): count}, once, after the last sample).
 
     Servers, statuses and flags are those of the last sample; scur is averaged over the samples (0 where
-    a server was missing) and total sums the averages of every server seen during the window (one that
-    left meanwhile carried load too) plus the average backend queue.
+    a server was missing) plus the old workers' sessions on it, and total sums those of every server seen
+    during the window (one that left meanwhile carried load too) plus the average backend queue.
     """
     views = [fleet_view(rows) for rows in stat_samples]
     last = fleet_view(stat_samples[-1], state_rows)
+    old_by_deployment = {}
+    for (backend, name), count in sorted((old_sessions or {}).items()):
+        if count:
+            old_by_deployment.setdefault(deployment_of_proxy(backend)[0], {})[name] = count
     result = {}
     for deployment in sorted(set(last) | set(files)):
-        summary = summarise([
-            (dict((name, s['scur']) for name, s in v.get(deployment, empty_view())['servers'].items()),
-             v.get(deployment, empty_view())['queue'])
-            for v in views])
+        old = old_by_deployment.get(deployment, {})
+        summary = summarise([(_with_old(v.get(deployment, empty_view())['servers'], old),
+                              v.get(deployment, empty_view())['queue']) for v in views])
         view = last.get(deployment, empty_view())
         servers = {}
         for name, server in view['servers'].items():
             seen = summary['servers'][name]
             servers[name] = server_info(server, seen['average'], seen['max'])
         entry = dict(frontend=view['frontend'], backend=view['backend'], file=deployment in files,
-                     servers=servers, queue_average=summary['queue_average'], total=summary['total'])
+                     servers=servers, queue_average=summary['queue_average'], total=summary['total'],
+                     old_sessions=sum(old.values()))
         entry.update(parse_settings(files.get(deployment)))
         result[deployment] = entry
     return result
@@ -137,11 +160,15 @@ def sample_stat(api, samples, window, clock=time):
     return taken, sampled_at
 
 
-def observe(api, config_dir, samples=1, window=0.0, clock=time):
-    """haproxy_info's result: every backend of ours, sampled; one `show servers state`."""
+def observe(api, config_dir, samples=1, window=0.0, clock=time, master=None):
+    """haproxy_info's result: every backend of ours, sampled; one `show servers state`; the old
+    workers' sessions through master (a MasterCLI, or None), one `show stat` per old worker."""
     validate_sampling(samples, window)
     api.ping()
     stat_samples, sampled_at = sample_stat(api, samples, window, clock)
     state_rows = api.show_servers_state()
-    backends = summarise_backends(stat_samples, state_rows, read_config_files(config_dir))
-    return dict(backends=backends, sampled_at=sampled_at, samples=samples, window=window)
+    seen = sorted(set(server for rows in stat_samples for server in our_servers(rows)))
+    old_sessions = master.old_sessions(seen) if master is not None else None
+    backends = summarise_backends(stat_samples, state_rows, read_config_files(config_dir), old_sessions)
+    return dict(backends=backends, sampled_at=sampled_at, samples=samples, window=window,
+                old_workers_counted=master is not None)

@@ -52,6 +52,14 @@ options:
       O(window)).
     type: float
     default: 0
+  master_socket:
+    description:
+      - Path of the master process's CLI socket (C(-S), set by the haproxy role). After a reload, old workers keep
+        serving the streams and requests they had; their sessions are read through it once, after the last sample,
+        and count on the servers they use. Empty, or a path that does not exist, leaves them out
+        (RV(old_workers_counted=false)).
+    type: path
+    default: /run/haproxy-master.sock
 notes:
   - A deployment is reported when HAProxy has its frontend or backend or when its file exists, so a file HAProxy
     has not loaded (or a backend without a file) shows as such.
@@ -124,7 +132,8 @@ backends:
           description: HAProxy's last health check result, for example C(L7OK) or C(L4CON); empty while none ran.
           type: str
         scur:
-          description: Current sessions, averaged over the samples.
+          description: Current sessions, averaged over the samples, plus those the old workers of a reload still
+            serve on it.
           type: float
         scur_max:
           description: Highest current sessions in one sample.
@@ -142,6 +151,10 @@ backends:
       description: Sum of the servers' average sessions plus the average backend queue (the concurrency the
         autoscaler divides by its target).
       type: float
+    old_sessions:
+      description: Sessions the old workers of a reload still serve on the backend's servers (counted in RV(backends.servers.scur)
+        and RV(backends.total)).
+      type: int
   sample:
     support-bot:
       frontend: true
@@ -155,6 +168,12 @@ backends:
                     scur: 4.2, scur_max: 6, stot: 812, qcur: 0}
       queue_average: 0.0
       total: 4.2
+      old_sessions: 0
+old_workers_counted:
+  description: Whether the old workers' sessions were read (the master CLI socket exists).
+  returned: always
+  type: bool
+  sample: true
 sampled_at:
   description: Time of the last sample, seconds since the epoch (on the load balancer's clock).
   returned: always
@@ -172,11 +191,13 @@ window:
   sample: 5.0
 '''
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import HAProxyError
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_observe import observe
-from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import RuntimeAPI
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import MasterCLI, RuntimeAPI
 
 
 def main():
@@ -186,12 +207,14 @@ def main():
             config_dir=dict(type='path', default='/etc/haproxy/conf.d'),
             samples=dict(type='int', default=1),
             window=dict(type='float', default=0.0),
+            master_socket=dict(type='path', default='/run/haproxy-master.sock'),
         ),
         supports_check_mode=True,
     )
     p = module.params
     try:
-        result = observe(RuntimeAPI(p['socket']), p['config_dir'], p['samples'], p['window'])
+        master = MasterCLI(p['master_socket']) if p['master_socket'] and os.path.exists(p['master_socket']) else None
+        result = observe(RuntimeAPI(p['socket']), p['config_dir'], p['samples'], p['window'], master=master)
     except HAProxyError as e:
         module.fail_json(msg=str(e))
     module.exit_json(changed=False, **result)

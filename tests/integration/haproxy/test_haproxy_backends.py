@@ -222,6 +222,24 @@ def test_info_sees_every_backend_and_its_sessions(lab, fleet):
     assert instant['backends'][a]['servers']['%s-r1-1' % app1]['scur'] == 0.0
 
 
+def test_info_counts_the_sessions_old_workers_still_serve_after_a_reload(lab, fleet):
+    """The autoscaler must not undercount after a reload: requests the old worker finishes are load too."""
+    (a, port_a), = fleet.new(1)
+    ok(lab.backends([entry(a, port_a, srv(lab, 0))], wait_healthy=True))
+    held = [{}, {}]
+    threads = [hold(lab, port_a, 30, into) for into in held]  # long enough to outlast a slow module start
+    time.sleep(1)
+    lab.lb_shell('systemctl reload haproxy')
+    time.sleep(1)
+    result = ok(lab.info())
+    for thread in threads:
+        thread.join(60)
+    assert [h['answer'][0] for h in held] == [200, 200]
+    seen = result['backends'][a]
+    assert result['old_workers_counted'] and seen['old_sessions'] == 2, seen
+    assert seen['total'] == 2.0 and seen['servers']['%s-r1-1' % lab.apps[0][0]]['scur'] == 2.0, seen
+
+
 @pytest.mark.parametrize('args, message', [
     (dict(backends=[dict(deployment='Bad_Name', bind_port=18449)]), 'backends[0] (Bad_Name): invalid deployment name'),
     (dict(backends=[dict(deployment='it-hb-bad', bind_port=18449), dict(deployment='it-hb-bad', state='absent')]),

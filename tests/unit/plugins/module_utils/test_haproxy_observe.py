@@ -61,7 +61,7 @@ def test_averages_over_the_window_for_every_backend():
     assert web['servers']['web-1']['scur'] == 1.0 and web['servers']['web-1']['status'] == 'DOWN'
     assert web['file'] is False and web['bind_port'] is None
     assert backends['gone'] == dict(frontend=False, backend=False, file=True, bind_address='*', bind_port=8102,
-                                    health_path='/ok', servers={}, queue_average=0.0, total=0.0)
+                                    health_path='/ok', servers={}, queue_average=0.0, total=0.0, old_sessions=0)
 
 
 def test_summarise_averages_each_server_and_adds_the_queue():
@@ -171,3 +171,32 @@ def test_observe_reads_each_sample_once_for_all_backends(tmp_path):
 def test_validate_sampling(samples, window, message):
     with pytest.raises(HAProxyError, match=message):
         validate_sampling(samples, window)
+
+
+def test_the_old_workers_sessions_count_on_their_servers():
+    samples = [stat({'app1-r1-1': (2, 'UP', 1)}), stat({'app1-r1-1': (4, 'UP', 1)})]
+    old = {('be_bot', 'app1-r1-1'): 5, ('be_bot', 'app2-r0-1'): 2, ('be_web', 'web-1'): 0}
+    bot = summarise_backends(samples, [], {}, old)['bot']
+    # A server only the old workers still use (it left the new ones' view) counts in the total.
+    assert bot['servers']['app1-r1-1']['scur'] == 8.0 and bot['servers']['app1-r1-1']['scur_max'] == 9
+    assert bot['old_sessions'] == 7 and bot['total'] == 8.0 + 2
+    assert summarise_backends(samples, [], {})['bot']['old_sessions'] == 0
+
+
+class FakeMaster(object):
+    def __init__(self, sessions):
+        self.sessions = sessions
+        self.asked = None
+
+    def old_sessions(self, servers):
+        self.asked = servers
+        return dict((server, self.sessions.get(server, 0)) for server in servers)
+
+
+def test_observe_asks_the_master_once_for_the_servers_of_our_backends(tmp_path):
+    master = FakeMaster({('be_bot', 'app1-r1-1'): 3})
+    api = FakeAPI([stat({'app1-r1-1': (1, 'UP', 1), 'app2-r1-1': (0, 'UP', 1)})])
+    result = observe(api, str(tmp_path), master=master)
+    assert master.asked == [('be_bot', 'app1-r1-1'), ('be_bot', 'app2-r1-1')]  # not be_x: no deployment of ours
+    assert result['old_workers_counted'] and result['backends']['bot']['total'] == 4.0
+    assert observe(FakeAPI([stat({})]), str(tmp_path))['old_workers_counted'] is False
