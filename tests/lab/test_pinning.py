@@ -7,6 +7,8 @@ it reaches the control database."""
 import json
 import uuid
 
+import pytest
+
 from conftest import REGISTRY_FROM_HOST, REGISTRY_FROM_VMS, VMS, ansible, playbook, run, vm_sql
 from load import Load
 
@@ -64,7 +66,15 @@ def revisions():
     return dict((int(n), (status, digest)) for n, status, digest in (row.split("|") for row in rows))
 
 
-def test_a_moved_tag_changes_nothing_a_revision_runs_and_a_new_secret_rolls_out():
+@pytest.fixture
+def clean():
+    """No pin-a before the test (an earlier run may have stopped half-way) nor after it."""
+    fleet("delete.yml", FIRST_SECRET, purge=True)
+    yield
+    fleet("delete.yml", FIRST_SECRET, purge=True)
+
+
+def test_a_moved_tag_changes_nothing_a_revision_runs_and_a_new_secret_rolls_out(clean):
     push("v1", TAG)
     fleet("deploy.yml", FIRST_SECRET)
     first = max(revisions())
