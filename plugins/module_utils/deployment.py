@@ -84,6 +84,8 @@ FIELDS = [
     Field('redis_host', 'str', 'Redis host (inventory name) of the deployment\'s database number; the one '
                                'with the fewest deployments when omitted. Fixed once assigned.'),
     Field('autoscale', 'bool', 'Whether the autoscaler sets the container count.', default=True),
+    Field('keep', 'bool', 'Whether the idle reaper (playbooks/reap.yml) leaves the deployment alone however long '
+                          'it is unused.', default=False),
     Field('target_concurrency', 'float', 'Concurrent requests per container the autoscaler aims at '
                                          '(autoscale_target_concurrency when omitted).'),
     Field('jobs_per_container', 'int', 'Runs one container executes at once, for the queue rule '
@@ -305,7 +307,7 @@ def _parse_entry(entry, context):
         min_replicas=bounds[0], max_replicas=bounds[1], lb_port=values['lb_port'],
         migrate_command=values['migrate_command'], env=env, secret_names=secret_names,
         postgres_host=values['postgres_host'], redis_host=values['redis_host'],
-        autoscale=values['autoscale'], target_concurrency=values['target_concurrency'],
+        autoscale=values['autoscale'], keep=values['keep'], target_concurrency=values['target_concurrency'],
         jobs_per_container=values['jobs_per_container'], autoscale_queue=values['autoscale_queue'],
         autoscale_tolerance=values['autoscale_tolerance'], scale_down_delay=delay,
         fingerprint=fingerprint(image, env, secret_names, mac) if image else None,

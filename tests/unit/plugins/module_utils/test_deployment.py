@@ -39,6 +39,8 @@ def parse(*entries, **context):
     ({'env': {'A': 1, 'B': True}}, 'env', {'A': '1', 'B': 'True'}),
     ({'secrets': {'KEY': 's3cret'}}, 'secret_names', ['KEY']),
     ({}, 'target_concurrency', 10.0),
+    ({}, 'keep', False),
+    ({'keep': 'yes'}, 'keep', True),
 ])
 def test_defaults_and_coercion(over, key, value):
     assert parse(entry(**over))[0][key] == value
