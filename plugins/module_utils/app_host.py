@@ -539,13 +539,20 @@ def pinned_reference(image, digest):
     return None if digest is None else '%s@%s' % (split_reference(image)[0], digest)
 
 
-def removal_plan(images, image_ids, used_ids):
+def removal_plan(images, image_ids, used_ids, image_tags=None):
     """(images to remove, images in use that stay). image_ids: {image: Id or
-    None when absent}; used_ids: image Ids of every container, any state."""
+    None when absent}; used_ids: image Ids of every container, any state;
+    image_tags: {image: the repo:tag references of its image}. A digest
+    reference (repo@sha256:...) whose image keeps a tag that is not removed
+    stays: removing it would only strip the digest from that tag, and a
+    revision made from the tag could then not be pinned."""
     remove, in_use = [], []
+    removing = set(images)
     for image in images:
         image_id = image_ids.get(image)
         if image_id is None:
+            continue
+        if '@' in image and any(tag not in removing for tag in (image_tags or {}).get(image) or []):
             continue
         (in_use if image_id in used_ids else remove).append(image)
     return remove, in_use

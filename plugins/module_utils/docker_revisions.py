@@ -536,9 +536,17 @@ def ensure_images(client, pulls, check_mode):
     def one(item):
         image, always = item
         before = image_info(client, image)
-        if check_mode or (before is not None and not always):
+        known = before is not None and app_host.repo_digest(image, before.get('RepoDigests')) is not None
+        if check_mode or (known and not always):
             return before, before, before is None
-        pull_image(client, image)
+        try:
+            pull_image(client, image)
+        except (docker.errors.APIError, PullError):
+            if before is not None and not always:
+                # Present without its registry digest (built here, or its digest reference removed by an
+                # earlier version): it runs as it is, unpinned, when the registry cannot say.
+                return before, before, False
+            raise
         after = image_info(client, image)
         if after is None:
             raise PullError("the pull reported success but the engine does not have the image")
@@ -558,8 +566,9 @@ def ensure_images(client, pulls, check_mode):
 def remove_images(client, images, check_mode):
     """app_images remove: ([removed], [in use, kept], {image: reason})."""
     used_ids = set(c.get('ImageID') for c in client.containers(all=True))
-    ids = dict((image, (image_info(client, image) or {}).get('Id')) for image in images)
-    remove, in_use = app_host.removal_plan(images, ids, used_ids)
+    infos = dict((image, image_info(client, image) or {}) for image in images)
+    remove, in_use = app_host.removal_plan(images, dict((i, info.get('Id')) for i, info in infos.items()), used_ids,
+                                           dict((i, info.get('RepoTags') or []) for i, info in infos.items()))
     if check_mode:
         return remove, in_use, {}
     removed, failed = [], {}

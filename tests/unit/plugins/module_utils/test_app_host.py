@@ -410,3 +410,10 @@ def test_pinned_reference():
 def test_removal_plan_keeps_images_in_use():
     ids = {'a:1': 'sha256:1', 'b:1': 'sha256:2', 'c:1': None, 'a:alias': 'sha256:1'}
     assert app_host.removal_plan(['a:1', 'a:alias', 'b:1', 'c:1'], ids, {'sha256:1'}) == (['b:1'], ['a:1', 'a:alias'])
+
+
+def test_removal_plan_keeps_a_digest_reference_whose_image_keeps_a_tag():
+    ids = {'r/a@sha256:1': 'sha256:a', 'r/b@sha256:2': 'sha256:b', 'r/b:old': 'sha256:b', 'r/c@sha256:3': 'sha256:c'}
+    tags = {'r/a@sha256:1': ['r/a:broken'], 'r/b@sha256:2': ['r/b:old'], 'r/c@sha256:3': []}
+    # r/a's tag stays (another revision may run it): its digest reference stays too, or the tag loses its digest.
+    assert app_host.removal_plan(sorted(ids), ids, set(), tags) == (['r/b:old', 'r/b@sha256:2', 'r/c@sha256:3'], [])

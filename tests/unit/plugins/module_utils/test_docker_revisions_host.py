@@ -507,3 +507,28 @@ def test_remove_keeps_images_in_use():
     removed, in_use, failed = engine.remove_images(fake, [GOOD, 'reg:5000/demo:old', 'reg:5000/demo:absent'], False)
     assert (removed, in_use, failed) == (['reg:5000/demo:old'], [GOOD], {})
     assert sorted(fake.images_present) == [GOOD]
+
+
+class WithoutDigests(FakeDocker):
+    """Images present under a tag without their registry digest until pulled again."""
+
+    def __init__(self, undigested, **kw):
+        FakeDocker.__init__(self, **kw)
+        self.undigested = set(undigested)
+
+    def inspect_image(self, image):
+        info = FakeDocker.inspect_image(self, image)
+        return dict(info, RepoDigests=[]) if image in self.undigested else info
+
+    def pull(self, repository, tag=None, stream=False, decode=False):
+        self.undigested.discard('%s:%s' % (repository, tag))
+        return FakeDocker.pull(self, repository, tag, stream, decode)
+
+
+def test_a_present_image_without_its_digest_is_pulled_again_or_kept_unpinned():
+    fake = WithoutDigests(['reg:5000/demo:v1', 'reg:5000/demo:nope'], images=['reg:5000/demo:v1', 'reg:5000/demo:nope'])
+    images, failed, dummy = engine.ensure_images(fake, [('reg:5000/demo:v1', False), ('reg:5000/demo:nope', False)],
+                                                 False)
+    assert images['reg:5000/demo:v1']['digest'] == 'sha256:' + 'c' * 64 and images['reg:5000/demo:v1']['pulled']
+    # The registry cannot say (here: it refuses the pull): the image runs as it is, unpinned, not a failure.
+    assert failed == {} and images['reg:5000/demo:nope'] == dict(digest=None, pinned=None, pulled=False)
