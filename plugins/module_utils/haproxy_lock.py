@@ -152,3 +152,19 @@ class NoLock(object):
 
     def __exit__(self, *exc):
         return False
+
+
+def validate_call_timeouts(params):
+    """The timeouts every changing call of ours takes: drain, health and lock."""
+    if not 0 <= params['drain_timeout'] <= 86400:
+        raise HAProxyError('drain_timeout must be from 0 to 86400 seconds, not %d' % params['drain_timeout'])
+    if not 1 <= params['health_timeout'] <= 3600:
+        raise HAProxyError('health_timeout must be from 1 to 3600 seconds, not %d' % params['health_timeout'])
+    validate_lock_timeout(params['lock_timeout'])
+
+
+def call_lock(check_mode, params, module, deployments):
+    """The load balancer's lock for one call of module on deployments; none in check mode, which changes nothing."""
+    if check_mode:
+        return NoLock()
+    return LoadBalancerLock(params['lock_file'], params['lock_timeout'], holder_call(module, deployments))

@@ -303,12 +303,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config 
     backend_name,
     frontend_name,
 )
-from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_lock import (
-    LoadBalancerLock,
-    NoLock,
-    holder_call,
-    validate_lock_timeout,
-)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_lock import call_lock, validate_call_timeouts
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import haproxy_config_path
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import (
     MasterCLI,
@@ -323,13 +318,8 @@ def run(module):
     deployment = p['deployment']
     entry = validate_entry(dict((k, p[k]) for k in ('deployment', 'state', 'bind_port', 'bind_address',
                                                     'health_path', 'servers', 'purge')))
-    if not 0 <= p['drain_timeout'] <= 86400:
-        raise HAProxyError('drain_timeout must be from 0 to 86400 seconds, not %d' % p['drain_timeout'])
-    if not 1 <= p['health_timeout'] <= 3600:
-        raise HAProxyError('health_timeout must be from 1 to 3600 seconds, not %d' % p['health_timeout'])
-    validate_lock_timeout(p['lock_timeout'])
-    lock = NoLock() if module.check_mode else LoadBalancerLock(p['lock_file'], p['lock_timeout'],
-                                                               holder_call('haproxy_backend', [deployment]))
+    validate_call_timeouts(p)
+    lock = call_lock(module.check_mode, p, 'haproxy_backend', [deployment])
     with lock:
         result = observe_plan_apply(module, entry)
     result['lock_waited'] = round(lock.waited, 1)

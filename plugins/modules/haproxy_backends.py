@@ -297,12 +297,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_backend
     validate_backends,
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import HAProxyError
-from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_lock import (
-    LoadBalancerLock,
-    NoLock,
-    holder_call,
-    validate_lock_timeout,
-)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_lock import call_lock, validate_call_timeouts
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_observe import servers_info
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_runtime import (
     MasterCLI,
@@ -328,23 +323,11 @@ BACKEND_OPTIONS = dict(
 )
 
 
-def validate_timeouts(p):
-    if not 0 <= p['drain_timeout'] <= 86400:
-        raise HAProxyError('drain_timeout must be from 0 to 86400 seconds, not %d' % p['drain_timeout'])
-    if not 1 <= p['health_timeout'] <= 3600:
-        raise HAProxyError('health_timeout must be from 1 to 3600 seconds, not %d' % p['health_timeout'])
-    validate_lock_timeout(p['lock_timeout'])
-
-
 def run(module):
     p = module.params
     entries = validate_backends(p['backends'], p['skip'])
-    validate_timeouts(p)
-    if module.check_mode:
-        lock = NoLock()
-    else:
-        lock = LoadBalancerLock(p['lock_file'], p['lock_timeout'],
-                                holder_call('haproxy_backends', [e['deployment'] for e in entries]))
+    validate_call_timeouts(p)
+    lock = call_lock(module.check_mode, p, 'haproxy_backends', [e['deployment'] for e in entries])
     with lock:
         result = observe_plan_apply(module, entries)
     result['lock_waited'] = round(lock.waited, 1)

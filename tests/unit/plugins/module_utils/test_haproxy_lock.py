@@ -16,9 +16,11 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_lock im
     LoadBalancerLock,
     LockTimeout,
     NoLock,
+    call_lock,
     holder_call,
     holder_line,
     timeout_message,
+    validate_call_timeouts,
     validate_lock_timeout,
 )
 
@@ -158,3 +160,23 @@ def test_validate_lock_timeout(timeout, ok):
     else:
         with pytest.raises(HAProxyError, match='lock_timeout must be from 0 to 86400 seconds, not %d' % timeout):
             validate_lock_timeout(timeout)
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(drain_timeout=-1), 'drain_timeout must be from 0 to 86400 seconds, not -1'),
+    (dict(drain_timeout=86401), 'drain_timeout must be from 0 to 86400 seconds, not 86401'),
+    (dict(health_timeout=0), 'health_timeout must be from 1 to 3600 seconds, not 0'),
+    (dict(health_timeout=3601), 'health_timeout must be from 1 to 3600 seconds, not 3601'),
+    (dict(lock_timeout=-1), 'lock_timeout must be from 0 to 86400 seconds, not -1'),
+])
+def test_validate_call_timeouts(change, message):
+    params = dict(dict(drain_timeout=300, health_timeout=90, lock_timeout=600), **change)
+    with pytest.raises(HAProxyError, match=message):
+        validate_call_timeouts(params)
+
+
+def test_call_lock_is_none_in_check_mode(tmp_path):
+    params = dict(lock_file=str(tmp_path / 'lb.lock'), lock_timeout=5)
+    assert isinstance(call_lock(True, params, 'haproxy_backends', ['bot']), NoLock)
+    with call_lock(False, params, 'haproxy_backends', ['bot']) as held:
+        assert held.waited >= 0 and 'haproxy_backends of bot' in (tmp_path / 'lb.lock').read_text()

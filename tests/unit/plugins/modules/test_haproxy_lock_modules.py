@@ -9,6 +9,7 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import HAProxyError, render
+from ansible_collections.selfhost.langgraph.plugins.module_utils import haproxy_lock
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_lock import LockTimeout
 from ansible_collections.selfhost.langgraph.plugins.modules import haproxy_backend, haproxy_backends
 
@@ -101,8 +102,9 @@ def fakes(monkeypatch):
     events = []
     lock = FakeLock(events)
     api = FakeAPI(events)
+    # Both modules take the lock through haproxy_lock.call_lock.
+    monkeypatch.setattr(haproxy_lock, 'LoadBalancerLock', lock)
     for module in (haproxy_backends, haproxy_backend):
-        monkeypatch.setattr(module, 'LoadBalancerLock', lock)
         monkeypatch.setattr(module, 'RuntimeAPI', api)
     return events, lock
 
