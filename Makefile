@@ -24,7 +24,7 @@ export ANSIBLE_HOME := $(BUILD)/ansible-home
 
 COLLECTION_SOURCES := galaxy.yml meta/runtime.yml README.md $(shell find plugins roles playbooks tests/sanity changelogs -type f 2>/dev/null)
 
-.PHONY: help venv collection lab lab-down lab-clean test test-sanity test-lint test-unit test-lab test-molecule bench
+.PHONY: help venv collection lab lab-down lab-clean test test-sanity test-lint test-unit test-lab test-lab-suites test-molecule bench
 
 help:
 	@echo "make lab        bring up the local lab fleet, install it and deploy the demo LangGraph server"
@@ -56,7 +56,13 @@ lab-down: venv
 lab-clean: lab-down
 	lab/down.sh --images
 
-test: test-sanity test-lint test-unit test-lab test-molecule
+# The static checks need no lab, and bringing the lab up mostly waits on
+# downloads and image builds: the two run side by side. The lab suites and
+# Molecule then run one after another (several suites stop or restart shared
+# lab services, so they never overlap).
+test: collection
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sanity test-lint test-unit lab
+	$(MAKE) --no-print-directory test-lab-suites test-molecule
 	@echo "make test: all passed"
 
 # ansible-test lists files with git when it finds a repository above the
@@ -85,9 +91,11 @@ test-unit: collection
 
 # Tests against the lab fleet: each folder is its own pytest run (each has its own conftest).
 LAB_TEST_DIRS := tests/lab tests/integration/stores tests/integration/haproxy tests/integration/app
-test-lab: collection
-	lab/up.sh
-	for dir in $(LAB_TEST_DIRS); do $(BIN)/pytest -q -p no:cacheprovider $$dir || exit 1; done
+# --durations: the slowest tests show in every CI log, to see where the time goes.
+test-lab: lab
+	$(MAKE) --no-print-directory test-lab-suites
+test-lab-suites:
+	for dir in $(LAB_TEST_DIRS); do $(BIN)/pytest -q -p no:cacheprovider --durations=15 $$dir || exit 1; done
 
 test-molecule: collection
 	tests/run-molecule.sh
