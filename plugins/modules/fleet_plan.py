@@ -24,6 +24,8 @@ description:
   - With O(action=status), returns and prints the status table instead.
 author:
   - selfhost.langgraph maintainers (@selfhost)
+extends_documentation_fragment:
+  - selfhost.langgraph.deployment_settings
 attributes:
   check_mode:
     support: full
@@ -80,18 +82,6 @@ options:
     description: Name of the control database.
     type: str
     default: langgraph_control
-  secrets_key:
-    description:
-      - Key of the keyed hash (HMAC-SHA256) of each deployment's secret values that joins its fingerprint, so that
-        changing a secret makes a new revision; required when an entry has secrets. Keep it in Ansible Vault.
-    type: str
-  tracing:
-    description:
-      - The fleet's LangSmith settings and license key (C(tracing), C(api_key), C(endpoint), C(license_key), the deploy
-        role's C(deploy_tracing)). With the entries' C(tracing), C(tracing_project) and C(langsmith_api_key) they give each
-        deployment its C(LANGSMITH_*), C(LANGCHAIN_*) and C(LANGGRAPH_CLOUD_LICENSE_KEY) variables (docs/tracing.md).
-        Tracing on without an API key is refused. Keep the keys in Ansible Vault.
-    type: dict
   autoscale_defaults:
     description: Fleet-wide autoscaling settings the entries inherit.
     type: dict
