@@ -207,8 +207,8 @@ def tick_samples(action, plan, run, control, apps, lbs):
             servers = ((lb.get('backends') or {}).get(name) or {}).get('servers') or {}
             labels = dict(deployment=name, load_balancer=lb['name'])
             add('langgraph_deployment_servers_up', labels, sum(1 for s in servers.values() if s.get('status') == 'UP'))
-            add('langgraph_deployment_sessions', labels, round(sum(float(s.get('scur') or 0)
-                                                                  for s in servers.values()), 3))
+            sessions = sum(float(s.get('scur') or 0) for s in servers.values())
+            add('langgraph_deployment_sessions', labels, round(sessions, 3))
         pending, running = _queue(state)
         add('langgraph_deployment_pending_runs', d, pending)
         add('langgraph_deployment_running_runs', d, running)

@@ -1,9 +1,9 @@
 """The fleet's Prometheus metrics in the lab: one small deployment, one
-autoscale tick in check mode (writes nothing) and one for real, whose
+autoscale tick in check mode (writes nothing), one for real, whose
 textfile on the control host (pg1) is parsed with the Prometheus client's
 parser and checked against the lab: the running replicas are the containers
 the app hosts run, the revision is the one the control database serves, the
-hosts are up. The deployment's last use is read from deployment_usage."""
+hosts are up; then a reconcile tick. The last use is read from deployment_usage."""
 
 import time
 
@@ -102,3 +102,16 @@ def test_the_tick_writes_the_fleet_as_the_lab_has_it(deployed):
     assert value(found, "langgraph_host_up", host="lb1", group="lb") == 1
     tick = value(found, "langgraph_tick_timestamp_seconds", action="autoscale")
     assert before - 5 <= tick <= time.time() + 5, (before, tick)
+
+
+def test_a_reconcile_tick_writes_the_same_fleet(deployed):
+    """Reconcile reads the load balancers at one instant and counts no queue: its file says the same of the
+    deployment, and the pending runs are the ones the last autoscale decision counted."""
+    playbook("reconcile.yml", extra_vars=settings())
+    found = samples(on_pg1("cat", FILE).stdout)
+    assert value(found, "langgraph_tick_timestamp_seconds", action="reconcile") is not None
+    assert value(found, "langgraph_tick_timestamp_seconds", action="autoscale") is None
+    assert value(found, "langgraph_deployment_running_replicas", deployment=NAME) == 2
+    assert value(found, "langgraph_deployment_servers_up", deployment=NAME, load_balancer="lb1") == 2
+    assert value(found, "langgraph_deployment_pending_runs", deployment=NAME) == 0
+    assert value(found, "langgraph_host_up", host="lb1", group="lb") == 1

@@ -75,8 +75,7 @@ def check_expr(expr, where):
 def all_panels(panels):
     for panel in panels:
         yield panel
-        for inner in all_panels(panel.get('panels') or []):
-            yield inner
+        yield from all_panels(panel.get('panels') or [])
 
 
 @pytest.mark.parametrize('expr, ok', [

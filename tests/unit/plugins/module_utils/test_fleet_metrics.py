@@ -15,6 +15,11 @@ from test_fleet_plan import app, backend, container, control, deployments, lb, r
 
 
 def parse(text):
+    """{(name, sorted labels): value}, as Prometheus reads the text."""
+    return parse_families(text)[0]
+
+
+def parse_families(text):
     """{(name, sorted labels): value} and {family name: (type, help)}, as Prometheus reads the text."""
     values, families = {}, {}
     for family in text_string_to_metric_families(text):
@@ -33,7 +38,7 @@ def at(values, name, **labels):
 ])
 def test_label_values_are_escaped_so_the_parser_reads_them_back_unchanged(raw):
     text = fm.exposition({'langgraph_deployment_lock_info': [(dict(deployment='bot', holder=raw, purpose='p'), 1)]})
-    values, _ = parse(text)
+    values = parse(text)
     assert at(values, 'langgraph_deployment_lock_info', deployment='bot', holder=raw, purpose='p') == 1
 
 
@@ -124,7 +129,7 @@ def _fleet():
 def test_a_tick_reads_back_as_the_fleet_it_observed():
     the_plan, ctl, apps, lbs = _fleet()
     text = fm.exposition(fm.tick_samples('reconcile', the_plan, dict(failed={'idle': 'why'}), ctl, apps, lbs))
-    values, families = parse(text)
+    values, families = parse_families(text)
     expected = [
         ('langgraph_tick_timestamp_seconds', dict(action='reconcile'), 1796032800.0),
         ('langgraph_deployment_serving_revision', dict(deployment='bot'), 3),
@@ -166,7 +171,7 @@ def test_a_tick_reads_back_as_the_fleet_it_observed():
     ]
     for name, labels, value in expected:
         assert at(values, name, **labels) == value, (name, labels)
-    for name, kind, documentation, _ in fm.METRICS:
+    for name, kind, documentation, dummy in fm.METRICS:
         if name in families:
             assert families[name] == (kind, documentation), name
     # The parser drops the _info suffix from the family; the name is ours all the same.
@@ -197,7 +202,7 @@ def test_this_ticks_decision_wins_over_the_recorded_one_and_the_plans_count_is_d
     the_plan['deployments']['idle'] = dict(kind='scale', replicas=3)
     the_plan['record']['scale_events'] = [dict(deployment='idle', current=1, desired=3, reason='scale up 1 -> 3 at '
                                                'once (concurrency ratio 2.5 wants 3)', low_since=None)]
-    values, _ = parse(fm.exposition(fm.tick_samples('autoscale', the_plan, None, ctl, apps, lbs)))
+    values = parse(fm.exposition(fm.tick_samples('autoscale', the_plan, None, ctl, apps, lbs)))
     assert at(values, 'langgraph_deployment_scale_decision_info', deployment='idle', decision='up',
               reason='scale up 1 -> 3 at once') == 1
     assert at(values, 'langgraph_deployment_scale_decision_timestamp_seconds', deployment='idle') == ctl['now']
@@ -211,7 +216,7 @@ def test_a_real_autoscale_plan_renders():
     ctl = control({'bot': dict(revisions=[revision(3, ds[0])], serving=3, replicas=1)}, locked=['bot'])
     ctl['now'] = 1000.0
     the_plan = plan('autoscale', ds, apps, lbs, ctl)
-    values, _ = parse(fm.exposition(fm.tick_samples('autoscale', the_plan, None, ctl, apps, lbs)))
+    values = parse(fm.exposition(fm.tick_samples('autoscale', the_plan, None, ctl, apps, lbs)))
     assert at(values, 'langgraph_deployment_desired_replicas', deployment='bot') == 4
     assert at(values, 'langgraph_deployment_running_replicas', deployment='bot') == 1
     # No queue was counted: the policy scales up all the same, and says so after the head.
