@@ -263,3 +263,73 @@ def exposition(samples):
             rendered.append('%s%s %s' % (name, '{%s}' % pairs if pairs else '', format_value(value)))
         lines.extend(sorted(rendered))
     return ''.join(line + '\n' for line in lines)
+
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+\S+$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+_UNESCAPE = {'\\\\': '\\', '\\"': '"', '\\n': '\n'}
+
+
+def _unescape(value):
+    return re.sub(r'\\[\\"n]', lambda m: _UNESCAPE[m.group(0)], value)
+
+
+def sample_labels(line):
+    """(metric name, {label: value}) of a sample line of the text format, or None for other lines."""
+    found = _SAMPLE.match(line.strip())
+    if not found:
+        return None
+    return found.group(1), dict((k, _unescape(v)) for k, v in _LABEL.findall(found.group(2) or ''))
+
+
+def families_of(text):
+    """[(name, [comment lines], [sample lines])] of a text exposition, in its order."""
+    families = []
+    by_name = {}
+    for line in (text or '').splitlines():
+        if not line.strip():
+            continue
+        if line.startswith('#'):
+            words = line.split(None, 3)
+            if len(words) < 3 or words[1] not in ('HELP', 'TYPE'):
+                continue
+            name = words[2]
+            if name not in by_name:
+                by_name[name] = (name, [], [])
+                families.append(by_name[name])
+            by_name[name][1].append(line)
+            continue
+        parsed = sample_labels(line)
+        if parsed is None:
+            continue
+        name = parsed[0]
+        if name not in by_name:
+            by_name[name] = (name, [], [])
+            families.append(by_name[name])
+        by_name[name][2].append(line)
+    return families
+
+
+def merge_exposition(old, new, deployments):
+    """new, which covers only the given deployments (a tick limited to them), with the samples of old that
+    belong to other deployments (label deployment) kept under their metric. Samples without a deployment
+    label (hosts, the tick) are new's alone."""
+    covered = set(deployments)
+    kept = {}
+    for name, comments, lines in families_of(old):
+        for line in lines:
+            labels = sample_labels(line)[1]
+            if 'deployment' in labels and labels['deployment'] not in covered:
+                kept.setdefault(name, (comments, []))[1].append(line)
+    out = []
+    seen = set()
+    families = families_of(new) + [(name, comments, []) for name, (comments, dummy) in kept.items()]
+    for name, comments, lines in sorted(families, key=lambda f: NAMES.index(f[0]) if f[0] in NAMES else len(NAMES)):
+        if name in seen:
+            continue
+        seen.add(name)
+        rows = lines + (kept[name][1] if name in kept else [])
+        if rows:
+            out.extend(comments)
+            out.extend(sorted(set(rows)))
+    return ''.join(line + '\n' for line in out)

@@ -44,6 +44,15 @@ options:
     description: Permissions of the file (the collector runs as its own user and must read it).
     type: str
     default: '0644'
+  deployments:
+    description:
+      - The deployments O(content) covers, when the tick that rendered it was limited to them
+        (C(-e deployment=NAME)) - the file's samples of other deployments (label C(deployment)) are kept, so that
+        their series do not vanish until the next tick over the whole fleet. Samples without a C(deployment) label
+        (hosts, the tick) are O(content)'s.
+      - Omitted, O(content) replaces the whole file.
+    type: list
+    elements: str
 '''
 
 EXAMPLES = r'''
@@ -60,7 +69,7 @@ path:
   type: str
   sample: /var/lib/prometheus/node-exporter/langgraph.prom
 size:
-  description: Bytes of O(content).
+  description: Bytes written (O(content), with the other deployments' samples kept when O(deployments) is given).
   returned: always
   type: int
   sample: 4096
@@ -70,7 +79,9 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes
+from ansible.module_utils.common.text.converters import to_bytes, to_text
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_metrics import merge_exposition
 
 
 def check_input(path, mode):
@@ -90,6 +101,14 @@ def check_input(path, mode):
         return ('the directory %s does not exist: point it at node_exporter\'s --collector.textfile.directory '
                 '(langgraph_metrics_dir), or create it' % directory)
     return None
+
+
+def content_for(path, content, deployments):
+    """What to write: content, or with deployments, content merged with the file's other deployments."""
+    if deployments is None or not os.path.exists(path):
+        return content
+    with open(path, 'rb') as handle:
+        return merge_exposition(to_text(handle.read(), errors='surrogate_or_replace'), content, deployments)
 
 
 def unchanged(path, data, mode):
@@ -124,6 +143,7 @@ def main():
             path=dict(type='path', required=True),
             content=dict(type='str', required=True),
             mode=dict(type='str', default='0644'),
+            deployments=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,
     )
@@ -131,7 +151,10 @@ def main():
     problem = check_input(path, mode)
     if problem:
         module.fail_json(msg=problem)
-    data = to_bytes(module.params['content'])
+    try:
+        data = to_bytes(content_for(path, module.params['content'], module.params['deployments']))
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='could not read %s to keep its other deployments: %s' % (path, exc))
     mode = int(str(mode), 8)
     result = dict(changed=False, path=path, size=len(data))
     if unchanged(path, data, mode):

@@ -3,7 +3,8 @@ autoscale tick in check mode (writes nothing), one for real, whose
 textfile on the control host (pg1) is parsed with the Prometheus client's
 parser and checked against the lab: the running replicas are the containers
 the app hosts run, the revision is the one the control database serves, the
-hosts are up; then a reconcile tick. The last use is read from deployment_usage."""
+hosts are up; then a reconcile tick, which keeps another deployment's samples
+(its run is limited to this one). The last use is read from deployment_usage."""
 
 import time
 
@@ -104,11 +105,16 @@ def test_the_tick_writes_the_fleet_as_the_lab_has_it(deployed):
     assert before - 5 <= tick <= time.time() + 5, (before, tick)
 
 
-def test_a_reconcile_tick_writes_the_same_fleet(deployed):
+def test_a_reconcile_tick_writes_the_same_fleet_and_keeps_the_other_deployments(deployed):
     """Reconcile reads the load balancers at one instant and counts no queue: its file says the same of the
-    deployment, and the pending runs are the ones the last autoscale decision counted."""
+    deployment, and the pending runs are the ones the last autoscale decision counted. Limited to one
+    deployment, it keeps what the file said of another one."""
+    other = ("# HELP langgraph_deployment_pending_runs Runs waiting.\n# TYPE langgraph_deployment_pending_runs gauge\n"
+             'langgraph_deployment_pending_runs{deployment="mon-other"} 5\n')
+    on_pg1("sh", "-c", f"printf '%s' '{other}' >> {FILE}")
     playbook("reconcile.yml", extra_vars=settings())
     found = samples(on_pg1("cat", FILE).stdout)
+    assert value(found, "langgraph_deployment_pending_runs", deployment="mon-other") == 5
     assert value(found, "langgraph_tick_timestamp_seconds", action="reconcile") is not None
     assert value(found, "langgraph_tick_timestamp_seconds", action="autoscale") is None
     assert value(found, "langgraph_deployment_running_replicas", deployment=NAME) == 2

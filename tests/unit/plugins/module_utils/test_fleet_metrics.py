@@ -236,3 +236,52 @@ def test_only_the_ticks_write_metrics_and_an_empty_fleet_is_empty():
     with pytest.raises(ValueError, match='reconcile and autoscale'):
         fm.tick_samples('deploy', {}, None, {}, [], [])
     assert fm.exposition(fm.tick_samples('reconcile', {}, None, {}, [], [])) == ''
+
+
+def _two_deployments(pending_bot, pending_idle, host_up):
+    return fm.exposition({
+        'langgraph_tick_timestamp_seconds': [(dict(action='autoscale'), 100 + pending_bot)],
+        'langgraph_deployment_pending_runs': [(dict(deployment='bot'), pending_bot),
+                                              (dict(deployment='idle'), pending_idle)],
+        'langgraph_deployment_lock_info': [(dict(deployment='idle', holder='x "y"\n', purpose='deploy'), 1)],
+        'langgraph_host_up': [(dict(host='app1', group='app'), host_up)],
+    })
+
+
+@pytest.mark.parametrize('old, new, covered, expected', [
+    # A tick limited to bot keeps idle's samples (also under a metric the new text does not have) and no host.
+    (_two_deployments(1, 2, 1),
+     fm.exposition({'langgraph_tick_timestamp_seconds': [(dict(action='reconcile'), 500)],
+                    'langgraph_deployment_pending_runs': [(dict(deployment='bot'), 9)],
+                    'langgraph_host_up': [(dict(host='app1', group='app'), 0)]}),
+     ['bot'],
+     {('langgraph_tick_timestamp_seconds', (('action', 'reconcile'),)): 500,
+      ('langgraph_deployment_pending_runs', (('deployment', 'bot'),)): 9,
+      ('langgraph_deployment_pending_runs', (('deployment', 'idle'),)): 2,
+      ('langgraph_deployment_lock_info', (('deployment', 'idle'), ('holder', 'x "y"\n'), ('purpose', 'deploy'))): 1,
+      ('langgraph_host_up', (('group', 'app'), ('host', 'app1'))): 0}),
+    # A covered deployment that lost a sample loses it from the file too.
+    (_two_deployments(1, 2, 1), fm.exposition({'langgraph_host_up': [(dict(host='app1', group='app'), 1)]}),
+     ['bot', 'idle'],
+     {('langgraph_host_up', (('group', 'app'), ('host', 'app1'))): 1}),
+    # No file yet, or an empty one.
+    ('', _two_deployments(3, 4, 1), ['bot'], parse(_two_deployments(3, 4, 1))),
+])
+def test_a_limited_tick_keeps_the_other_deployments_samples(old, new, covered, expected):
+    merged = fm.merge_exposition(old, new, covered)
+    assert parse(merged) == expected
+    # Still one HELP and TYPE per metric, each before its samples.
+    names = [line.split()[2] for line in merged.splitlines() if line.startswith('# TYPE')]
+    assert len(names) == len(set(names))
+    assert [n for n in fm.NAMES if n in names] == names  # in the order of METRICS
+
+
+@pytest.mark.parametrize('line, parsed', [
+    ('langgraph_host_up{host="app1",group="app"} 1', ('langgraph_host_up', dict(host='app1', group='app'))),
+    ('langgraph_tick_timestamp_seconds 5', ('langgraph_tick_timestamp_seconds', {})),
+    ('x{a="q\\"b\\\\c\\nd"} 1', ('x', dict(a='q"b\\c\nd'))),
+    ('# HELP x y', None),
+    ('', None),
+])
+def test_sample_labels(line, parsed):
+    assert fm.sample_labels(line) == parsed

@@ -64,3 +64,15 @@ def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary(tmp_path, m
         mt.write_atomically(path, b'a 2\n', 0o644)
     assert open(path, 'rb').read() == b'a 1\n'
     assert os.listdir(str(tmp_path)) == ['langgraph.prom']
+
+
+def test_a_limited_tick_keeps_the_files_other_deployments(tmp_path):
+    path = str(tmp_path / 'langgraph.prom')
+    old = ('# HELP langgraph_deployment_lock_held h\n# TYPE langgraph_deployment_lock_held gauge\n'
+           'langgraph_deployment_lock_held{deployment="a"} 1\nlanggraph_deployment_lock_held{deployment="b"} 0\n')
+    new = ('# HELP langgraph_deployment_lock_held h\n# TYPE langgraph_deployment_lock_held gauge\n'
+           'langgraph_deployment_lock_held{deployment="a"} 0\n')
+    assert mt.content_for(path, new, ['a']) == new  # no file yet
+    mt.write_atomically(path, old.encode(), 0o644)
+    assert mt.content_for(path, new, None) == new  # the whole fleet: replaced
+    assert mt.content_for(path, new, ['a']) == new + 'langgraph_deployment_lock_held{deployment="b"} 0\n'
