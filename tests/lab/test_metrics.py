@@ -69,7 +69,23 @@ def test_a_check_mode_tick_writes_nothing(deployed):
     assert on_pg1("ls", "-A", DIRECTORY).stdout.split() == []
 
 
+def servers_up():
+    """Servers of the deployment lb1's HAProxy reports UP now."""
+    found = ansible("lb1", "selfhost.langgraph.haproxy_info", become=True)["lb1"]["backends"].get(NAME) or {}
+    return sum(1 for s in (found.get("servers") or {}).values() if s["status"] == "UP")
+
+
+def wait_for_servers_up(count, timeout=90):
+    """On a loaded machine a health check can time out and take a server DOWN for a while: the tick must see
+    what HAProxy says, so the test starts from all UP."""
+    deadline = time.time() + timeout
+    while servers_up() != count:
+        assert time.time() < deadline, f"lb1 does not report {count} servers of {NAME} UP"
+        time.sleep(3)
+
+
 def test_the_tick_writes_the_fleet_as_the_lab_has_it(deployed):
+    wait_for_servers_up(2)
     before = time.time()
     playbook("autoscale.yml", extra_vars=settings())
     listing = on_pg1("ls", "-A", DIRECTORY).stdout.split()
@@ -109,6 +125,7 @@ def test_a_reconcile_tick_writes_the_same_fleet_and_keeps_the_other_deployments(
     """Reconcile reads the load balancers at one instant and counts no queue: its file says the same of the
     deployment, and the pending runs are the ones the last autoscale decision counted. Limited to one
     deployment, it keeps what the file said of another one."""
+    wait_for_servers_up(2)
     other = ("# HELP langgraph_deployment_pending_runs Runs waiting.\n# TYPE langgraph_deployment_pending_runs gauge\n"
              'langgraph_deployment_pending_runs{deployment="mon-other"} 5\n')
     on_pg1("sh", "-c", f"printf '%s' '{other}' >> {FILE}")
