@@ -98,6 +98,7 @@ PIN_VERSION = 4
 HISTORY_VERSION = 2
 ENV_VERSION = 3
 FLEET_VERSION = 5   # deployments.replicas, fleet_hosts, audit_events
+USAGE_VERSION = 7   # deployment_usage
 REVISION_COLUMNS = ('number', 'image', 'image_digest', 'env_fingerprint', 'env', 'secret_names', 'status',
                     'status_reason', 'created_by', 'created_at', 'deployed_at')
 
@@ -414,6 +415,15 @@ def fleet_hosts(cur, version=PIN_VERSION):
     cur.execute("SELECT name, last_seen, down_since, problem FROM fleet_hosts")
     return dict((row[0], dict(last_seen=_iso(row[1]), down_since=_iso(row[2]), problem=row[3]))
                 for row in cur.fetchall())
+
+
+def last_used(cur, names, version=PIN_VERSION):
+    """{name: epoch of the last served request} of the names deployment_usage has a row for."""
+    if version < USAGE_VERSION or not names:
+        return {}
+    cur.execute("SELECT deployment, extract(epoch FROM last_used_at)::float8 FROM deployment_usage "
+                "WHERE deployment = ANY(%s)", (list(names),))
+    return dict((row[0], row[1]) for row in cur.fetchall())
 
 
 def write_replicas(cur, counts):
