@@ -343,6 +343,7 @@ def apply_instance(instance, actions, admin_password, uid, gid, config_dir, data
     """Carry out plan_instance's actions for one instance (desired texts in instance['config'/'acl'])."""
     name = instance['name']
     where = paths(name, config_dir, data_dir)
+    removal = 'config' not in instance
     if 'stop' in actions:
         code, out = _systemctl('disable', '--now', where['unit'])
         if code != 0:
@@ -355,6 +356,7 @@ def apply_instance(instance, actions, admin_password, uid, gid, config_dir, data
             for entry in os.listdir(where['data']):
                 os.unlink(os.path.join(where['data'], entry))
             os.rmdir(where['data'])
+    if removal:
         return
     if not os.path.isdir(where['data']):
         os.mkdir(where['data'], 0o750)
