@@ -226,8 +226,8 @@ def _with_tracing(name, values, settings):
 def _redis_problems(values):
     """Problems of redis_isolation and redis_maxmemory; sets the instance's default memory limit."""
     if values['redis_isolation'] not in redis_instance.ISOLATIONS:
-        problem = 'redis_isolation must be %s, not %r' % (' or '.join(redis_instance.ISOLATIONS),
-                                                            values['redis_isolation'])
+        problem = 'redis_isolation must be %s, not %r' % (
+            ' or '.join(redis_instance.ISOLATIONS), values['redis_isolation'])
         values['redis_isolation'] = 'shared'
         return [problem]
     if values['redis_isolation'] != 'instance':

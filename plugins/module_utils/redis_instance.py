@@ -47,8 +47,12 @@ MIN_MAXMEMORY = 8 * 1024 ** 2
 
 def parse_memory(value, what='redis_maxmemory'):
     """Bytes of a Redis memory size (256mb, 1gb, 500m, 1048576); raises ValueError saying what to write."""
-    text = value if isinstance(value, str) else (str(value) if isinstance(value, int) and not isinstance(value, bool)
-                                                  else None)
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        text = None
     match = _SIZE_RE.match(text) if text is not None else None
     if not match:
         raise ValueError('%s must be a memory size such as 256mb or 1gb (units k, kb, m, mb, g, gb), not %r'
@@ -271,7 +275,7 @@ class Resp(object):
             data, self.buffer = self.buffer[:size], self.buffer[size + 2:]
             return data.decode('utf-8', 'replace')
         if kind == b'*':
-            return [self._reply() for _ in range(max(int(rest), 0))]
+            return [self._reply() for dummy in range(max(int(rest), 0))]
         raise StoreError('unexpected reply from the Redis instance: %r' % line[:40])
 
 
@@ -285,7 +289,7 @@ def _read(path):
 
 def _systemctl(*args):
     proc = subprocess.run(('systemctl',) + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True)
+                          universal_newlines=True, check=False)
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 

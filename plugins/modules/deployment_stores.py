@@ -244,7 +244,8 @@ uris:
 stores:
   description:
     - Each deployment that did not fail - C(database) (and role), C(postgres_host), C(redis_host), C(redis_db)
-      (null after a removal; 0 on a dedicated instance), C(redis_isolation), C(redis_port) (of a dedicated instance), C(database_uri_masked) and C(redis_uri_masked) (state present), C(actions) taken
+      (null after a removal), C(redis_isolation), C(redis_port) (of a dedicated instance, else null),
+      C(database_uri_masked) and C(redis_uri_masked) (state present), C(actions) taken
       (in check mode, that would be) and whether its record changed (C(recorded)).
   returned: always
   type: dict

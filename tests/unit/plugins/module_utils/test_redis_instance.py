@@ -152,8 +152,8 @@ def test_plan_stores_carries_the_mode_and_the_limit():
     entries, failed = plan_stores([entry('a'), entry('b', redis_isolation='shared', redis_maxmemory=None)],
                                   PG, SERVERS, {}, 'seed')
     assert failed == {}
-    assert [(e['redis_isolation'], e.get('redis_maxmemory')) for e in entries] == [('instance', 64 * MB),
-                                                                                  ('shared', None)]
+    found = [(e['redis_isolation'], e.get('redis_maxmemory')) for e in entries]
+    assert found == [('instance', 64 * MB), ('shared', None)]
 
 
 def test_plan_stores_refuses_a_move_alone_and_finds_a_dedicated_instance_for_removal():
