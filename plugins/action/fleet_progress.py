@@ -13,7 +13,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.selfhost.langgraph.plugins.module_utils import fleet_run
 from ansible_collections.selfhost.langgraph.plugins.plugin_utils.fleet import result_of, results_of, say
 
-STEPS = ('pulls', 'stores', 'migrations', 'start', 'switch', 'applied')
+STEPS = ('pulls', 'stores', 'instances', 'migrations', 'start', 'switch', 'applied')
 
 
 class ActionModule(ActionBase):
@@ -36,6 +36,8 @@ class ActionModule(ActionBase):
             run = fleet_run.after_pulls(plan, run, results_of(task_vars, list(plan['pulls']), name))
         elif step == 'stores':
             run = fleet_run.after_stores(plan, run, result_of(task_vars, task_vars['inventory_hostname'], name))
+        elif step == 'instances':
+            run = fleet_run.after_instances(plan, run, result_of(task_vars, task_vars['inventory_hostname'], name))
         elif step == 'migrations':
             run = fleet_run.after_migrations(plan, run, results_of(task_vars, list(plan['migrations']), name))
         elif step == 'start':

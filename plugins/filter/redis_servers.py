@@ -10,8 +10,9 @@ name: redis_servers
 short_description: How the control host reaches each Redis host
 version_added: 0.2.0
 description:
-  - For each host of group C(langgraph_redis), its address, port, password, TLS switch and number of databases,
-    as M(selfhost.langgraph.deployment_stores) takes them.
+  - For each host of group C(langgraph_redis), its address, port, password, TLS switch, number of databases and
+    the ports of its dedicated instances (C(redis_instance_ports), default C(6400-6499)), as
+    M(selfhost.langgraph.deployment_stores) takes them.
   - The result holds passwords; give it only to an option marked C(no_log).
 author:
   - selfhost.langgraph maintainers (@selfhost)
@@ -33,7 +34,7 @@ redis_servers: "{{ groups['langgraph_redis'] | selfhost.langgraph.redis_servers(
 
 RETURN = r'''
 _value:
-  description: One dict per host with host, address, port, password, tls and databases.
+  description: One dict per host with host, address, port, password, tls, databases and instance_ports.
   type: list
   elements: dict
 '''
@@ -53,7 +54,8 @@ def redis_servers(hosts, hostvars):
             host=host, address=str(address), port=int(variables.get('redis_port', 6379)),
             password=variables.get('redis_password'),
             tls=str(variables.get('redis_tls_enabled', False)).lower() in ('true', 'yes', '1'),
-            databases=int(databases) if databases else None))
+            databases=int(databases) if databases else None,
+            instance_ports=str(variables.get('redis_instance_ports') or '6400-6499')))
     return servers
 
 

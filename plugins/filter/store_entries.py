@@ -13,7 +13,7 @@ description:
   - From the deployments M(selfhost.langgraph.validate_deployments) returns, the entries
     M(selfhost.langgraph.deployment_stores) takes - name, type, the Postgres and Redis host (the entry's
     C(postgres_host) and C(redis_host), else the group's only host; with several and none named, the host
-    recorded for the deployment), and C(postgres_password) from the entries that set one.
+    recorded for the deployment), C(redis_isolation) and C(redis_maxmemory), and C(postgres_password) from the entries that set one.
   - The result may hold passwords; give it only to an option marked C(no_log).
 author:
   - selfhost.langgraph maintainers (@selfhost)
@@ -46,7 +46,9 @@ deployments: "{{ valid.deployments | selfhost.langgraph.store_entries(langgraph_
 
 RETURN = r'''
 _value:
-  description: One dict per deployment with name, type, postgres_host, redis_host and, when set, postgres_password.
+  description: >-
+    One dict per deployment with name, type, postgres_host, redis_host, redis_isolation, redis_maxmemory and, when
+    set, postgres_password.
   type: list
   elements: dict
 '''
@@ -57,7 +59,8 @@ from ansible_collections.selfhost.langgraph.plugins.filter.with_postgres_passwor
 def store_entries(deployments, entries, postgres_hosts, redis_hosts):
     stores = []
     for d in deployments or []:
-        store = dict(name=d['name'], type=d['type'])
+        store = dict(name=d['name'], type=d['type'], redis_isolation=d.get('redis_isolation') or 'shared',
+                     redis_maxmemory=d.get('redis_maxmemory'))
         for key, hosts in (('postgres_host', postgres_hosts or []), ('redis_host', redis_hosts or [])):
             host = d.get(key) or (hosts[0] if len(hosts) == 1 else None)
             if host:

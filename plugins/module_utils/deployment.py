@@ -20,6 +20,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import S
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import deployment_name_problem
 from ansible_collections.selfhost.langgraph.plugins.module_utils.revision_plan import (
     fingerprint, secrets_mac, validate_image)
+from ansible_collections.selfhost.langgraph.plugins.module_utils import redis_instance
 from ansible_collections.selfhost.langgraph.plugins.module_utils import tracing as tracing_env
 
 # Seed 001: development 1 CPU, 1 GB, one container; production 2 CPU, 2 GB, up to 10.
@@ -83,6 +84,13 @@ FIELDS = [
                                   'with the fewest deployments when omitted. Fixed once assigned.'),
     Field('redis_host', 'str', 'Redis host (inventory name) of the deployment\'s database number; the one '
                                'with the fewest deployments when omitted. Fixed once assigned.'),
+    Field('redis_isolation', 'str', 'shared: a database number and an ACL user on the shared Redis of its host; '
+                                    'instance: a redis-server of its own on its Redis host (own port, password and '
+                                    'memory limit), for tenants that must not see the others\' pub/sub traffic '
+                                    '(docs/redis-isolation.md). Fixed while the deployment exists.',
+          default='shared', choices=list(redis_instance.ISOLATIONS)),
+    Field('redis_maxmemory', 'raw', 'Memory limit of its dedicated Redis (redis_isolation: instance), such as 256mb '
+                                    'or 1gb; %s when omitted.' % redis_instance.DEFAULT_MAXMEMORY),
     Field('autoscale', 'bool', 'Whether the autoscaler sets the container count.', default=True),
     Field('keep', 'bool', 'Whether the idle reaper (playbooks/reap.yml) leaves the deployment alone however long '
                           'it is unused.', default=False),
@@ -215,6 +223,28 @@ def _with_tracing(name, values, settings):
     return env, secrets, problems
 
 
+def _redis_problems(values):
+    """Problems of redis_isolation and redis_maxmemory; sets the instance's default memory limit."""
+    if values['redis_isolation'] not in redis_instance.ISOLATIONS:
+        problem = 'redis_isolation must be %s, not %r' % (
+            ' or '.join(redis_instance.ISOLATIONS), values['redis_isolation'])
+        values['redis_isolation'] = 'shared'
+        return [problem]
+    if values['redis_isolation'] != 'instance':
+        if values['redis_maxmemory'] is not None:
+            return ['redis_maxmemory applies only to a dedicated Redis: set redis_isolation: instance, or remove '
+                    'redis_maxmemory (the shared instance\'s limit is the redis role\'s redis_maxmemory)']
+        return []
+    if values['redis_maxmemory'] is None:
+        values['redis_maxmemory'] = redis_instance.DEFAULT_MAXMEMORY
+    try:
+        redis_instance.parse_memory(values['redis_maxmemory'])
+    except ValueError as exc:
+        return [str(exc)]
+    values['redis_maxmemory'] = str(values['redis_maxmemory']).strip()
+    return []
+
+
 def _parse_entry(entry, context):
     """(normalized dict, problems) of one entry."""
     problems = []
@@ -276,6 +306,7 @@ def _parse_entry(entry, context):
             problems.append('%s %s is not a host of group %s (its hosts: %s)'
                             % (key, values[key], 'langgraph_' + key.split('_', 1)[0],
                                ', '.join(known) or 'none'))
+    problems += _redis_problems(values)
     autoscale = dict(AUTOSCALE_DEFAULTS, **context.get('autoscale_defaults', {}))
     for key in AUTOSCALE_DEFAULTS:
         if values[key] is None:
@@ -307,6 +338,7 @@ def _parse_entry(entry, context):
         min_replicas=bounds[0], max_replicas=bounds[1], lb_port=values['lb_port'],
         migrate_command=values['migrate_command'], env=env, secret_names=secret_names,
         postgres_host=values['postgres_host'], redis_host=values['redis_host'],
+        redis_isolation=values['redis_isolation'], redis_maxmemory=values['redis_maxmemory'],
         autoscale=values['autoscale'], keep=values['keep'], target_concurrency=values['target_concurrency'],
         jobs_per_container=values['jobs_per_container'], autoscale_queue=values['autoscale_queue'],
         autoscale_tolerance=values['autoscale_tolerance'], scale_down_delay=delay,

@@ -778,7 +778,9 @@ def _plan_revision_records(dp, action, run, holder, starts, pins):
                                                  redis_host=redis_host))
     if starts:
         run['stores'].append(dict(name=dp.name, type=d['type'], postgres_host=postgres_host,
-                                  redis_host=redis_host, state='present'))
+                                  redis_host=redis_host, state='present',
+                                  redis_isolation=d.get('redis_isolation') or 'shared',
+                                  redis_maxmemory=d.get('redis_maxmemory')))
     if dp.kind != 'roll-out':
         return
     number = dp.target['number']

@@ -131,6 +131,19 @@ def after_stores(plan, run, result):
     return run
 
 
+def after_instances(plan, run, result):
+    """Fold the dedicated Redis instances' step (one looped call per Redis host, items {key: host, value:
+    [instances]}) in: every deployment of a host whose call failed or did not answer fails."""
+    for item in (result or {}).get('results') or []:
+        problem = _host_problem(item)
+        if not problem:
+            continue
+        host = (item.get('item') or {}).get('key')
+        for instance in (item.get('item') or {}).get('value') or []:
+            _fail(run, instance['name'], 'its dedicated Redis on %s %s' % (host, problem))
+    return run
+
+
 def after_migrations(plan, run, results):
     for host, migrations in sorted(plan['migrations'].items()):
         result = results.get(host)

@@ -15,6 +15,7 @@ __metaclass__ = type
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils import control_plane
 from ansible_collections.selfhost.langgraph.plugins.module_utils import postgres_store
+from ansible_collections.selfhost.langgraph.plugins.module_utils import redis_instance as redis_instance_mode
 from ansible_collections.selfhost.langgraph.plugins.module_utils import redis_store
 from ansible_collections.selfhost.langgraph.plugins.module_utils.connection import (
     postgres_connect,
@@ -63,7 +64,8 @@ def plan_stores(deployments, postgres_servers, redis_servers, recorded, password
 
     deployments: the module's entries; recorded: {name: recorded row with
     postgres_database, postgres_host and redis_host}; servers: {host:
-    server}; allocated: {name: Redis instance key it has a number on}.
+    server}; allocated: {name: Redis instance key it has a number on} (a
+    dedicated instance's: <address>:<its port>).
     Returns (entries, failed): entries [{name, state, type, postgres_host,
     redis_host, password}] to handle, failed {name: reason} for deployments
     asked to move from their pinned host. A host is the entry's, else the
@@ -74,6 +76,11 @@ def plan_stores(deployments, postgres_servers, redis_servers, recorded, password
     servers = dict(postgres_servers=postgres_servers, redis_servers=redis_servers)
     allocated = allocated or {}
     instance_hosts = dict((redis_instance(server), host) for host, server in redis_servers.items())
+    shared_keys = set(instance_hosts)
+    # A dedicated instance's allocation is keyed <address>:<its port>.
+    dedicated = dict((redis_instance_mode.instance_key(server['address'], port), host)
+                     for host, server in redis_servers.items() for port in range(*_port_bounds(server)))
+    instance_hosts.update(dedicated)
     entries, failed, seen = [], {}, set()
     for deployment in deployments:
         name = deployment['name']
@@ -84,6 +91,22 @@ def plan_stores(deployments, postgres_servers, redis_servers, recorded, password
             raise StoreError('refusing to drop the stores of deployment %s: state=absent deletes its database and '
                              'flushes its Redis database; set purge: true to confirm' % name)
         entry = dict(name=name, state=deployment['state'], type=deployment.get('type'), password=None)
+        if deployment['state'] == 'present':
+            entry['redis_isolation'] = deployment.get('redis_isolation') or 'shared'
+            problem = redis_instance_mode.isolation_problem(
+                name, entry['redis_isolation'], redis_instance_mode.recorded_isolation(allocated.get(name), shared_keys, dedicated))
+            if problem:
+                failed[name] = problem
+                continue
+            if entry['redis_isolation'] == 'instance':
+                try:
+                    entry['redis_maxmemory'] = redis_instance_mode.parse_memory(
+                        deployment.get('redis_maxmemory') or redis_instance_mode.DEFAULT_MAXMEMORY,
+                        'redis_maxmemory of deployment %s' % name)
+                except ValueError as e:
+                    raise StoreError(str(e))
+        else:
+            entry['redis_isolation'] = redis_instance_mode.recorded_isolation(allocated.get(name), shared_keys, dedicated) or 'shared'
         pinned = recorded.get(name) or {}
         has_stores = dict(postgres_host=bool(pinned.get('postgres_database')), redis_host=name in allocated)
         for field, what, option in HOSTS:
@@ -123,6 +146,17 @@ def plan_stores(deployments, postgres_servers, redis_servers, recorded, password
             entry['redis_password'] = derived_redis_password(password_seed, name)
         entries.append(entry)
     return entries, failed
+
+
+def _port_bounds(server):
+    """range() bounds of the server's dedicated-instance ports."""
+    try:
+        first, last = redis_instance_mode.parse_port_range(
+            server.get('instance_ports') or redis_instance_mode.DEFAULT_PORTS,
+            'instance_ports of Redis host %s' % server['host'])
+    except ValueError as e:
+        raise StoreError(str(e))
+    return first, last + 1
 
 
 def redis_instance(server):
@@ -333,6 +367,37 @@ def redis_stage(server, entries, control, p, check_mode, warn):
     return done, failed
 
 
+def instance_stage(server, entries, control, p, check_mode):
+    """Ports of the dedicated instances of entries on one Redis host, in the
+    control database (the instances themselves are made on the host by the
+    redis_instances module, with RV(instances)). Returns (done, failed,
+    ports): {name: (database number, [actions])}, {name: reason}, {name: port}."""
+    address = server['address']
+    done, failed, ports = {}, {}, {}
+    if server.get('tls'):
+        return done, dict((e['name'], 'redis_isolation: instance is not available on Redis host %s, which has TLS '
+                           'on: a dedicated instance speaks plain Redis only; use redis_isolation: shared there'
+                           % server['host']) for e in entries), ports
+    present = [e['name'] for e in entries if e['state'] == 'present']
+    absent = [e['name'] for e in entries if e['state'] == 'absent']
+    first, stop = _port_bounds(server)
+    if present:
+        assigned, refused = redis_instance_mode.allocate_ports(
+            control, address, server['port'], present, (first, stop - 1), check_mode, who=p['login_user'],
+            where=server['host'])
+        failed.update(refused)
+        for name, (port, is_new) in assigned.items():
+            ports[name] = port
+            done[name] = (redis_instance_mode.DB_NUMBER, ['allocate port %d on %s for its dedicated Redis' % (port, server['host'])]
+                          if is_new else [])
+    if absent:
+        released = redis_instance_mode.release_ports(control, address, server['port'], absent, check_mode)
+        for name in absent:
+            done[name] = (None, ['free port %d on %s of its dedicated Redis' % (released[name], server['host'])]
+                          if name in released else [])
+    return done, failed, ports
+
+
 def warn_unsaved(warn, instance):
     warn('Redis at %s has no aclfile: the deployments\' users live in its memory only, and after a restart of Redis '
          'the servers cannot log in until the next deploy makes the users again; set aclfile (the redis role does)'
@@ -348,7 +413,7 @@ def store_uris(entry, pg, rd, redis_db):
         suffix = '_masked' if mask else ''
         pair['database_uri' + suffix] = database_uri(role, entry['password'], pg['address'], pg['port'], role,
                                                      pg.get('sslmode'), mask=mask)
-        pair['redis_uri' + suffix] = redis_uri(entry['redis_password'], rd['address'], rd['port'], redis_db,
+        pair['redis_uri' + suffix] = redis_uri(entry['redis_password'], rd['address'], entry.get('redis_port') or rd['port'], redis_db,
                                                rd.get('tls'), username=redis_user_name(entry['name']), mask=mask)
     pair['password_visible'] = entry['password'] in pair['database_uri'] or \
         entry['redis_password'] in pair['redis_uri']
@@ -402,12 +467,23 @@ def run_stores(control, p, check_mode, return_uris, warn):
         done, stage_failed = postgres_stage(postgres_servers[host], group, p, check_mode, warn)
         postgres_done.update(done)
         failed.update(stage_failed)
+    instances = {}
     for host, group in sorted(group_by([e for e in entries if e['redis_host']], 'redis_host').items()):
         group = [e for e in group if e['name'] not in failed]
-        if group:
-            done, stage_failed = redis_stage(redis_servers[host], group, control, p, check_mode, warn)
+        shared = [e for e in group if e['redis_isolation'] == 'shared']
+        dedicated = [e for e in group if e['redis_isolation'] == 'instance']
+        if shared:
+            done, stage_failed = redis_stage(redis_servers[host], shared, control, p, check_mode, warn)
             redis_done.update(done)
             failed.update(stage_failed)
+        if dedicated:
+            done, stage_failed, ports = instance_stage(redis_servers[host], dedicated, control, p, check_mode)
+            redis_done.update(done)
+            failed.update(stage_failed)
+            for entry in dedicated:
+                if entry['name'] in ports:
+                    entry['redis_port'] = ports[entry['name']]
+                    instances.setdefault(host, []).append(instance_spec(entry, redis_servers[host]))
     recorded_changes = record_stores(control, entries, postgres_done, redis_done, check_mode, version)
 
     stores, uris, actions = {}, {}, []
@@ -421,7 +497,8 @@ def run_stores(control, p, check_mode, return_uris, warn):
             continue
         stores[name] = dict(database=postgres_name(name), postgres_host=entry['postgres_host'],
                             redis_host=entry['redis_host'], redis_db=redis_done[name][0], actions=done,
-                            recorded=name in recorded_changes)
+                            recorded=name in recorded_changes, redis_isolation=entry['redis_isolation'],
+                            redis_port=entry.get('redis_port'))
         if entry['state'] == 'present':
             pair = store_uris(entry, postgres_servers[entry['postgres_host']], redis_servers[entry['redis_host']],
                               stores[name]['redis_db'])
@@ -435,4 +512,13 @@ def run_stores(control, p, check_mode, return_uris, warn):
                     continue
                 uris[name] = dict(database_uri=pair['database_uri'], redis_uri=pair['redis_uri'])
     changed = bool(migrated) or bool(actions) or bool(recorded_changes)
-    return dict(stores=stores, failures=failed, uris=uris, changed=changed, actions=actions)
+    instances = dict((host, [i for i in group if i['name'] in stores]) for host, group in instances.items())
+    return dict(stores=stores, failures=failed, uris=uris, changed=changed, actions=actions,
+                instances=dict((host, group) for host, group in instances.items() if group))
+
+
+def instance_spec(entry, server):
+    """What redis_instances needs to run the entry's dedicated instance on its host (no secret: the module
+    derives the user's password from the seed, as here)."""
+    return dict(name=entry['name'], port=entry['redis_port'], maxmemory=entry['redis_maxmemory'],
+                bind=sorted(set(['127.0.0.1', server['address']])))

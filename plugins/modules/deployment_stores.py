@@ -81,6 +81,22 @@ options:
       redis_host:
         description: Inventory name of the Redis host (an O(redis_servers[].host)); defaults to the recorded pin.
         type: str
+      redis_isolation:
+        description:
+          - V(shared) - a database number and ACL user on the Redis of O(deployments[].redis_host).
+          - V(instance) - a dedicated redis-server on that host - a port of O(redis_servers[].instance_ports) is
+            allocated and recorded here, and RV(instances) says what M(selfhost.langgraph.redis_instances) must run
+            there; C(REDIS_URI) points at that port, database 0.
+          - A deployment cannot move between the two while it exists (refused in RV(failures)).
+          - With O(deployments[].state=absent) the recorded mode is used.
+        type: str
+        choices: [shared, instance]
+        default: shared
+        version_added: 0.3.0
+      redis_maxmemory:
+        description: Memory limit of the dedicated instance (V(256mb), V(1gb), ...); V(256mb) when omitted.
+        type: str
+        version_added: 0.3.0
       postgres_password:
         description: Password of the deployment's role; derived from O(password_seed) when omitted.
         type: str
@@ -160,6 +176,11 @@ options:
       databases:
         description: Number of databases of the instance, used only when C(CONFIG GET databases) is not allowed.
         type: int
+      instance_ports:
+        description: Ports of the host the dedicated instances (O(deployments[].redis_isolation=instance)) get, as a range.
+        type: str
+        default: 6400-6499
+        version_added: 0.3.0
   password_seed:
     description:
       - Secret the deployments' Postgres passwords are derived from when their entry gives none, and the passwords
@@ -203,6 +224,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+instances:
+  description:
+    - Per Redis host, the dedicated instances of the deployments with O(deployments[].redis_isolation=instance) -
+      C(name), C(port), C(maxmemory) (bytes) and C(bind) - as M(selfhost.langgraph.redis_instances) takes them on
+      that host (with the same O(password_seed)). No secret.
+  returned: always
+  type: dict
+  sample: {redis1: [{name: support-bot, port: 6400, maxmemory: 268435456, bind: [127.0.0.1, 172.30.213.12]}]}
 uris:
   description:
     - C(DATABASE_URI) and C(REDIS_URI) of each deployment with O(deployments[].state=present) that did not fail,
@@ -215,11 +244,13 @@ uris:
 stores:
   description:
     - Each deployment that did not fail - C(database) (and role), C(postgres_host), C(redis_host), C(redis_db)
-      (null after a removal), C(database_uri_masked) and C(redis_uri_masked) (state present), C(actions) taken
+      (null after a removal), C(redis_isolation), C(redis_port) (of a dedicated instance, else null),
+      C(database_uri_masked) and C(redis_uri_masked) (state present), C(actions) taken
       (in check mode, that would be) and whether its record changed (C(recorded)).
   returned: always
   type: dict
   sample: {support-bot: {database: lg_support_bot, postgres_host: pg1, redis_host: redis1, redis_db: 3,
+                         redis_isolation: shared, redis_port: null,
                          database_uri_masked: "postgresql://lg_support_bot:********@172.30.213.11:5432/lg_support_bot",
                          redis_uri_masked: "redis://lg_support_bot:********@172.30.213.12:6379/3",
                          actions: ["allocate database 3 on 172.30.213.12:6379",
@@ -248,6 +279,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.connection impo
     postgres_connect,
     psycopg2,
 )
+from ansible_collections.selfhost.langgraph.plugins.module_utils import redis_instance
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import validate_deployment_name
 from ansible_collections.selfhost.langgraph.plugins.module_utils.store_batches import run_stores
@@ -263,6 +295,8 @@ def main():
             type=dict(type='str', choices=['development', 'production']),
             postgres_host=dict(type='str'),
             redis_host=dict(type='str'),
+            redis_isolation=dict(type='str', default='shared', choices=list(redis_instance.ISOLATIONS)),
+            redis_maxmemory=dict(type='str'),
             postgres_password=dict(type='str', no_log=True),
             state=dict(type='str', default='present', choices=['present', 'absent']),
             purge=dict(type='bool', default=False),
@@ -284,6 +318,7 @@ def main():
             tls=dict(type='bool', default=False),
             ca_cert=dict(type='path'),
             databases=dict(type='int'),
+            instance_ports=dict(type='str', default=redis_instance.DEFAULT_PORTS),
         )),
         password_seed=dict(type='str', no_log=True),
     )
@@ -297,6 +332,18 @@ def main():
             if server['databases'] is not None and server['databases'] < 2:
                 raise StoreError('redis_servers: databases of %s must be at least 2 (database 0 is never handed out)'
                                  % server['host'])
+            try:
+                redis_instance.parse_port_range(server['instance_ports'], 'redis_servers: instance_ports of %s'
+                                                % server['host'])
+            except ValueError as e:
+                raise StoreError(str(e))
+        for deployment in p['deployments']:
+            if deployment['redis_maxmemory'] is not None:
+                try:
+                    redis_instance.parse_memory(deployment['redis_maxmemory'],
+                                                'redis_maxmemory of deployment %s' % deployment['name'])
+                except ValueError as e:
+                    raise StoreError(str(e))
         check_libraries(module, need_postgres=True, need_redis=True)
         control = postgres_connect(p, p['control_database'])
         try:

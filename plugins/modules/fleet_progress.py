@@ -36,7 +36,7 @@ options:
     description: The step whose results are read.
     type: str
     required: true
-    choices: [pulls, stores, migrations, start, switch, applied]
+    choices: [pulls, stores, instances, migrations, start, switch, applied]
   wave:
     description: With O(step=start) or O(step=switch), the wave (from 0).
     type: int

@@ -41,6 +41,11 @@ def parse(*entries, **context):
     ({}, 'target_concurrency', 10.0),
     ({}, 'keep', False),
     ({'keep': 'yes'}, 'keep', True),
+    ({}, 'redis_isolation', 'shared'),
+    ({}, 'redis_maxmemory', None),
+    ({'redis_isolation': 'instance'}, 'redis_maxmemory', '256mb'),
+    ({'redis_isolation': 'instance', 'redis_maxmemory': 1073741824}, 'redis_maxmemory', '1073741824'),
+    ({'redis_isolation': 'instance', 'redis_maxmemory': ' 1gb '}, 'redis_maxmemory', '1gb'),
 ])
 def test_defaults_and_coercion(over, key, value):
     assert parse(entry(**over))[0][key] == value
@@ -96,6 +101,11 @@ def test_fingerprint_follows_image_env_and_secret_names():
     ({'target_concurrency': 0}, ['target_concurrency must be greater than 0']),
     ({'autoscale_tolerance': 1.5}, ['autoscale_tolerance must be a fraction']),
     ({'secrets': 'KEY=value'}, ['secrets must be a mapping, not (hidden)']),
+    ({'redis_isolation': 'dedicated'}, ["redis_isolation must be shared or instance, not 'dedicated'"]),
+    ({'redis_maxmemory': '1gb'}, ['redis_maxmemory applies only to a dedicated Redis: set redis_isolation: instance']),
+    ({'redis_isolation': 'instance', 'redis_maxmemory': 'lots'},
+     ["redis_maxmemory must be a memory size such as 256mb or 1gb (units k, kb, m, mb, g, gb), not 'lots'"]),
+    ({'redis_isolation': 'instance', 'redis_maxmemory': '1mb'}, ['redis_maxmemory must be at least 8mb']),
 ])
 def test_bad_entries_are_named_with_what_to_fix(over, words):
     with pytest.raises(DeploymentError) as caught:

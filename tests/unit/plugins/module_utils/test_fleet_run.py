@@ -159,3 +159,19 @@ def test_keep_still_undoes_a_failure_before_any_switch():
     run = fr.after_start(plan, fr.new_run(), 0, {'app1': dict(started=[{}], failures={'bot': 'not healthy'}),
                                                  'app2': dict(started=[{}], failures={})})
     assert fr.kept(plan, run) == [] and [b['deployment'] for b in fr.undo_backends(plan, run)] == ['bot']
+
+
+def test_a_redis_host_whose_instances_fail_fails_only_its_deployments():
+    plan = three_deployments_rolling_out()
+    result = dict(results=[
+        dict(item=dict(key='redis1', value=[dict(name='aaa', port=6400)]), failed=True,
+             msg='the dedicated Redis of aaa: could not start langgraph-redis@aaa.service: exit 1'),
+        dict(item=dict(key='redis2', value=[dict(name='bbb', port=6400)]), unreachable=True, msg='ssh: timed out'),
+        dict(item=dict(key='redis3', value=[dict(name='ccc', port=6401)]), changed=True, actions=[]),
+    ])
+    run = fr.after_instances(plan, fr.new_run(), result)
+    assert run['failed'] == {
+        'aaa': 'its dedicated Redis on redis1 failed: the dedicated Redis of aaa: could not start '
+               'langgraph-redis@aaa.service: exit 1',
+        'bbb': 'its dedicated Redis on redis2 did not answer (ssh: timed out)'}
+    assert fr.after_instances(plan, fr.new_run(), None)['failed'] == {}   # skipped: no instance in the run
