@@ -52,8 +52,8 @@ def _ago(seconds):
 
 def last_used(usage, now):
     """{at, idle_seconds, by, last_run_at, notified_at} (ISO times) from deployment_usage's view, or None when
-    the deployment was never looked at; {error} when it could not be read."""
-    if not usage:
+    no run recorded it yet; {error} when it could not be read."""
+    if not usage or usage.get('first_look'):
         return None
     if usage.get('error'):
         return dict(error=usage['error'])
@@ -67,7 +67,7 @@ def last_used_text(usage, now):
     """The status line of a deployment's last use."""
     seen = last_used(usage, now)
     if seen is None:
-        return 'last used: not looked at yet'
+        return 'last used: not recorded yet (the next reconcile or autoscale tick records it)'
     if seen.get('error'):
         return 'last used: unknown (%s)' % seen['error']
     text = 'last used: %s' % seen['at']

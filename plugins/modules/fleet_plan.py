@@ -198,7 +198,7 @@ status_data:
   description:
     - The same facts as RV(status) as data (version, deployments with serving revision, desired and running replicas,
       lock, containers with health and load balancer sessions, revisions, last scale decision, C(last_used) - at,
-      idle_seconds, by, last_run_at, notified_at - or null before the first look; hosts_down).
+      idle_seconds, by, last_run_at, notified_at - or null until a run recorded it; hosts_down).
   returned: action is status
   type: dict
   version_added: 0.2.0

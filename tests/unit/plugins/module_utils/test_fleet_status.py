@@ -77,10 +77,11 @@ def test_status_shows_when_each_deployment_was_last_used():
     control = dict(now=now, deployments={
         'bot': dict(usage=dict(last_used_at=now - 3 * 86400 - 60, last_run_at=now - 3 * 86400 - 60, used_by=None,
                                notified_at=None)),
-        'new': {}})
+        'new': dict(usage=dict(last_used_at=now, last_run_at=None, used_by='first look', notified_at=None,
+                               first_look=True))})
     text = '\n'.join(status_lines([bot, new], [app('app1')], [], control))
     assert '  last used: 2025-11-27T10:52:20Z (3 d ago); newest run: 2025-11-27T10:52:20Z' in text
-    assert '  last used: not looked at yet' in text
+    assert '  last used: not recorded yet (the next reconcile or autoscale tick records it)' in text
     data = status_data([bot, new], [app('app1')], [], control)
     assert data['deployments'][0]['last_used'] == dict(at='2025-11-27T10:52:20Z', idle_seconds=3 * 86400 + 60,
                                                        by=None, last_run_at='2025-11-27T10:52:20Z', notified_at=None)
@@ -94,7 +95,7 @@ def test_status_shows_when_each_deployment_was_last_used():
      'last used: 2025-11-30T08:53:20Z (2 h ago); newest run: none seen; told idle at 2025-11-30T10:52:20Z'),
     (dict(error='the control database could not be read'),
      'last used: unknown (the control database could not be read)'),
-    (None, 'last used: not looked at yet'),
+    (None, 'last used: not recorded yet (the next reconcile or autoscale tick records it)'),
 ])
 def test_last_used_text(usage, expected):
     from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import last_used_text
