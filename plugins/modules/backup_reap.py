@@ -13,11 +13,11 @@ short_description: Record when deployments were last used and decide which idle 
 version_added: 0.2.0
 description:
   - Runs on the control host (C(langgraph_control_host)). The control database keeps, per deployment (table
-    C(deployment_usage), schema version 7), the load balancers' per-server request counters as last seen and when
-    the deployment last served a request.
+    C(deployment_usage)), when it was last used and when the reaper last told that it is idle.
   - O(step=observe) records the last use of each deployment exactly as M(selfhost.langgraph.deployment_usage)
-    does on every tick (a request through O(load_balancers), or a newer run in its database) and decides for each of O(deployments) that has a database - keep, none, notify (one per
-    idle period) or delete (after O(delete_days), only with O(reap_delete)).
+    does on every tick (a request through O(load_balancers), or a newer run in its database) and decides for each
+    of O(deployments) that has a database - keep, none, notify (one per idle period) or delete (after
+    O(delete_days), only with O(reap_delete)).
   - O(step=notified) records that O(notified) were told, so that the next run does not tell them again until they
     were used. O(step=confirm) returns which of O(names) have a backup made since O(since), the condition of
     a delete.
@@ -159,8 +159,6 @@ confirmed:
   type: list
   elements: str
 '''
-
-import json
 
 from ansible.module_utils.basic import AnsibleModule
 
