@@ -41,6 +41,22 @@ def with_queues(control, queues):
     return control
 
 
+def with_usage(control, found):
+    """The control state with each deployment's last use (deployment_usage's result) merged in."""
+    if not found:
+        return control
+    control = dict(control)
+    states = dict((name, dict(state or {})) for name, state in (control.get('deployments') or {}).items())
+    problem = None if not (found.get('failed') or found.get('unreachable')) else found.get('msg', 'no answer')
+    for name, state in states.items():
+        if problem:
+            state['usage'] = dict(error=problem)
+        elif name in (found.get('usage') or {}):
+            state['usage'] = dict(found['usage'][name])
+    control['deployments'] = states
+    return control
+
+
 class ActionModule(ActionBase):
     """Plans the run on the controller from what every host reported (see the module documentation)."""
 
@@ -62,6 +78,8 @@ class ActionModule(ActionBase):
                 args.get('control_host'), (control or {}).get('msg', 'no result')))
         control = with_queues(control, result_of(task_vars, task_vars['inventory_hostname'],
                                                  args.get('queue_result') or '__no_queue_result'))
+        control = with_usage(control, result_of(task_vars, task_vars['inventory_hostname'],
+                                                args.get('usage_result') or '__no_usage_result'))
         apps = app_hosts(task_vars, args.get('app_hosts') or [], args['app_result'])
         lbs = lb_hosts(task_vars, args.get('lb_hosts') or [], args['lb_result'])
 

@@ -3,44 +3,18 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The idle reaper's decisions, as pure functions.
 
-A deployment is used when any of its load balancer servers answered a request
-since the last look: HAProxy's per-server request counter (stot) grew, or a
-server that was not there before has answered some. Health checks are not
-requests. Any use resets the idle count. After notify_days without use, one
-notification per idle period; after delete_days, a backup and a delete with
-purge, only when the fleet sets reap_delete; keep exempts a deployment.
+What counts as use (a request through a load balancer, a run in the
+deployment's database) and its recording live in deployment_usage, which
+every reconcile and autoscale tick runs too. Any use resets the idle count.
+After notify_days without use, one notification per idle period; after
+delete_days, a backup and a delete with purge, only when the fleet sets
+reap_delete; keep exempts a deployment.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.backup import DAY, BackupError
-
-
-def counters(load_balancers):
-    """{deployment: {'<lb>/<server>': stot}} from haproxy_info's backends per load balancer."""
-    found = {}
-    for lb in sorted(load_balancers):
-        for deployment, backend in sorted((load_balancers[lb] or {}).items()):
-            mine = found.setdefault(deployment, {})
-            for server, info in sorted((backend.get('servers') or {}).items()):
-                mine['%s/%s' % (lb, server)] = int(info.get('stot') or 0)
-    return found
-
-
-def used(previous, current):
-    """Did any server answer a request between the two readings of the counters?
-
-    A counter that grew, or a new server that answered some, is use; a counter
-    that went down (HAProxy reloaded, the server was replaced) counts from 0."""
-    for key, value in current.items():
-        before = previous.get(key)
-        if before is None or value < before:
-            if value > 0:
-                return True
-        elif value > before:
-            return True
-    return False
 
 
 def validate_days(notify_days, delete_days):
@@ -73,6 +47,13 @@ def decide(usage, keep, now, notify_days, delete_days, reap_delete):
             return 'none', '%s, already notified' % idle
         return 'notify', '%s (reap_notify_days %s)' % (idle, notify_days)
     return 'none', idle
+
+
+def subject(name, action):
+    """The one-line subject of a notification by mail."""
+    if action == 'delete':
+        return 'LangGraph deployment %s is being deleted (idle)' % name
+    return 'LangGraph deployment %s is idle' % name
 
 
 def message(name, action, reason, delete_days, reap_delete):

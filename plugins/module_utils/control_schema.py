@@ -8,7 +8,7 @@ transaction-level advisory lock, so that parallel jobs migrate one after the
 other and the second finds nothing to do. Add a migration by appending to
 MIGRATIONS; never change one that was released.
 
-Tables (version 7):
+Tables (version 8):
 
 - schema_version(version, description, applied_at, applied_by)
 - deployments(name, type, postgres_database, postgres_role, postgres_host,
@@ -34,9 +34,11 @@ Tables (version 7):
   created_by): one row per dump of a deployment's database, on the inventory
   host that holds the file; no foreign key, a backup outlives a purge
 - deployment_usage(deployment, first_seen, last_used_at, counters,
-  observed_at, notified_at): when a deployment last served a request (from
-  the load balancers' per-server request counters, kept as last seen) and
-  when the reaper last notified that it is idle
+  observed_at, notified_at, last_run_at, db_writes): when a deployment was
+  last used (a request, from the load balancers' per-server request
+  counters, kept as last seen, or a run in its own database: its newest run
+  and its database's write counter as last seen, version 8) and when the
+  reaper last notified that it is idle
 """
 
 from __future__ import absolute_import, division, print_function
@@ -185,6 +187,13 @@ MIGRATIONS = [
             observed_at timestamptz NOT NULL DEFAULT now(),
             notified_at timestamptz
         )""",
+    ]),
+    # Runs are use too (a cron, a client that reached a container directly):
+    # the newest run seen in the deployment's database, and its database's
+    # write counter as last seen (pg_stat_database), so that a tick opens only
+    # the databases that wrote since (module_utils/deployment_usage.py).
+    Migration(8, 'runs as use', [
+        'ALTER TABLE deployment_usage ADD COLUMN last_run_at timestamptz, ADD COLUMN db_writes bigint',
     ]),
 ]
 

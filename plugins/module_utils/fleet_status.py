@@ -8,6 +8,8 @@ status_format=json, and the langgraph_status artifact of set_stats). Pure."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import datetime
+
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import server_name
 from ansible_collections.selfhost.langgraph.plugins.module_utils.tracing import summary, summary_text
 
@@ -32,6 +34,49 @@ def _lb_cells(lbs, deployment, name):
             cells.append('%s %s %s' % (lb['name'], server.get('status', '?'),
                                        '-' if sessions is None else ('%g' % sessions)))
     return ', '.join(cells) or '-'
+
+
+def _iso(epoch):
+    if epoch is None:
+        return None
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def _ago(seconds):
+    seconds = max(0, int(seconds))
+    for unit, size in (('d', 86400), ('h', 3600), ('min', 60)):
+        if seconds >= size:
+            return '%d %s' % (seconds // size, unit)
+    return '%d s' % seconds
+
+
+def last_used(usage, now):
+    """{at, idle_seconds, by, last_run_at, notified_at} (ISO times) from deployment_usage's view, or None when
+    no run recorded it yet; {error} when it could not be read."""
+    if not usage or usage.get('first_look'):
+        return None
+    if usage.get('error'):
+        return dict(error=usage['error'])
+    at = usage.get('last_used_at')
+    return dict(at=_iso(at), idle_seconds=None if at is None or now is None else max(0, int(now - at)),
+                by=usage.get('used_by'), last_run_at=_iso(usage.get('last_run_at')),
+                notified_at=_iso(usage.get('notified_at')))
+
+
+def last_used_text(usage, now):
+    """The status line of a deployment's last use."""
+    seen = last_used(usage, now)
+    if seen is None:
+        return 'last used: not recorded yet (the next reconcile or autoscale tick records it)'
+    if seen.get('error'):
+        return 'last used: unknown (%s)' % seen['error']
+    text = 'last used: %s' % seen['at']
+    if seen['idle_seconds'] is not None:
+        text += ' (%s ago%s)' % (_ago(seen['idle_seconds']), ', ' + seen['by'] if seen['by'] else '')
+    text += '; newest run: %s' % (seen['last_run_at'] or 'none seen')
+    if seen['notified_at']:
+        text += '; told idle at %s' % seen['notified_at']
+    return text
 
 
 def _down(host, known):
@@ -60,6 +105,7 @@ def status_lines(deployments, apps, lbs, control):
         lines.append(head)
         # Whether it traces, to which project and endpoint, from its environment (never a key).
         lines.append('  %s' % summary_text(d.get('env') or {}, d.get('secret_names') or ()))
+        lines.append('  %s' % last_used_text(state.get('usage'), control.get('now')))
         lines.append(ROW % ('HOST', 'CONTAINER', 'REV', 'PORT', 'HEALTH', 'LOAD BALANCERS (status sessions)'))
         for host in apps:
             if not host['reachable']:
@@ -108,7 +154,7 @@ def _public_lock(lock):
 def status_data(deployments, apps, lbs, control):
     """The same facts as status_lines, as one JSON-ready document:
     {version, deployments: [{name, type, lb_port, serving_revision, deployed_at, desired_replicas,
-    running_replicas, lock, tracing, containers, revisions, last_scale, queue}], hosts_down: [...]}."""
+    running_replicas, lock, tracing, containers, revisions, last_scale, queue, last_used}], hosts_down: [...]}."""
     states = control.get('deployments') or {}
     known = control.get('hosts') or {}
     result = []
@@ -144,6 +190,7 @@ def status_data(deployments, apps, lbs, control):
             revisions=[dict((k, r.get(k)) for k in REVISION_KEYS) for r in revisions],
             last_scale=state.get('scale'),
             queue=state.get('queue'),
+            last_used=last_used(state.get('usage'), control.get('now')),
         ))
     down = [dict(name=host['name'], problem=host.get('problem') or 'no answer',
                  last_seen=(known.get(host['name']) or {}).get('last_seen'))

@@ -13,12 +13,11 @@ short_description: Record when deployments were last used and decide which idle 
 version_added: 0.2.0
 description:
   - Runs on the control host (C(langgraph_control_host)). The control database keeps, per deployment (table
-    C(deployment_usage), schema version 7), the load balancers' per-server request counters as last seen and when
-    the deployment last served a request.
-  - O(step=observe) compares O(load_balancers) (haproxy_info C(backends) per load balancer) with the recorded
-    counters; a counter that grew, or a new server that answered requests, is use and resets the idle count. It
-    records the counters and decides for each of O(deployments) that has a database - keep, none, notify (one per
-    idle period) or delete (after O(delete_days), only with O(reap_delete)).
+    C(deployment_usage)), when it was last used and when the reaper last told that it is idle.
+  - O(step=observe) records the last use of each deployment exactly as M(selfhost.langgraph.deployment_usage)
+    does on every tick (a request through O(load_balancers), or a newer run in its database) and decides for each
+    of O(deployments) that has a database - keep, none, notify (one per idle period) or delete (after
+    O(delete_days), only with O(reap_delete)).
   - O(step=notified) records that O(notified) were told, so that the next run does not tell them again until they
     were used. O(step=confirm) returns which of O(names) have a backup made since O(since), the condition of
     a delete.
@@ -85,6 +84,50 @@ options:
     description: Epoch; O(step=confirm) counts backups made at or after it.
     type: float
     default: 0
+  postgres_servers:
+    description:
+      - How to reach each Postgres host as the admin (the C(postgres_servers) filter), to read the newest run of the
+        deployments as M(selfhost.langgraph.deployment_usage) does. Empty reads no runs; requests still count.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.2.0
+    suboptions:
+      host:
+        description: Inventory name of the Postgres host.
+        type: str
+        required: true
+      address:
+        description: Its address.
+        type: str
+        required: true
+      port:
+        description: Its port.
+        type: int
+        default: 5432
+      login_host:
+        description: Where the control host connects to it; O(postgres_servers[].address) when omitted.
+        type: str
+      admin_user:
+        description: The admin role.
+        type: str
+        default: langgraph_admin
+      admin_password:
+        description: The admin role's password.
+        type: str
+      sslmode:
+        description: C(sslmode) of the deployments' URIs; the admin connection is encrypted when they are.
+        type: str
+  control_host:
+    description: Inventory name of the control host, where deployments recorded without a Postgres host live.
+    type: str
+    default: ''
+    version_added: 0.2.0
+  run_checks:
+    description: At most this many deployment databases are opened to read their newest run (see M(selfhost.langgraph.deployment_usage)).
+    type: int
+    default: 50
+    version_added: 0.2.0
 '''
 
 EXAMPLES = r'''
@@ -98,11 +141,14 @@ EXAMPLES = r'''
 
 RETURN = r'''
 decisions:
-  description: (observe) Per deployment, action (keep, none, notify, delete), reason, last_used_at (epoch), used (now).
+  description: (observe) Per deployment, action (keep, none, notify, delete), reason, last_used_at and last_run_at
+    (epochs), used (since the last look), used_by (requests, runs, first look or null), text and subject (of the
+    notification).
   returned: step is observe
   type: dict
   sample: {support-bot: {action: notify, reason: unused for 7.2 days (reap_notify_days 7), last_used_at: 1700000000,
-           used: false, text: "LangGraph deployment support-bot is idle: ..."}}
+           used: false, used_by: null, text: "LangGraph deployment support-bot is idle: ...",
+           subject: LangGraph deployment support-bot is idle}}
 now:
   description: The control database's clock (epoch).
   returned: always
@@ -114,11 +160,10 @@ confirmed:
   elements: str
 '''
 
-import json
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils import backup_reap as reap
+from ansible_collections.selfhost.langgraph.plugins.module_utils import deployment_usage as usage
 from ansible_collections.selfhost.langgraph.plugins.module_utils.backup import BackupError, deployment_name_problem
 from ansible_collections.selfhost.langgraph.plugins.module_utils.backup_catalog import ensure_schema
 from ansible_collections.selfhost.langgraph.plugins.module_utils.connection import (
@@ -129,43 +174,28 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.connection impo
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 
 
-def observe(conn, p, check_mode, has_table):
-    cur = conn.cursor()
-    cur.execute('SELECT extract(epoch FROM now())')
-    now = float(cur.fetchone()[0])
-    names = [d['name'] for d in p['deployments']]
-    cur.execute('SELECT name FROM deployments WHERE name = ANY(%s) AND postgres_database IS NOT NULL', (names,))
-    with_database = set(r[0] for r in cur.fetchall())
-    recorded = {}
-    if has_table:
-        cur.execute('SELECT deployment, extract(epoch FROM last_used_at), counters, extract(epoch FROM notified_at) '
-                    'FROM deployment_usage WHERE deployment = ANY(%s)', (names,))
-        for name, last_used, seen, notified in cur.fetchall():
-            recorded[name] = dict(last_used_at=float(last_used), counters=seen or {},
-                                  notified_at=None if notified is None else float(notified))
-    observed = reap.counters(p['load_balancers'])
+def observe(conn, p, check_mode, version):
+    """Record the last use of every declared deployment (as each tick does) and decide."""
+    def connect(server, database):
+        return postgres_connect(usage.server_login(server, p['connect_timeout']), database)
+
+    servers = dict((s['host'], s) for s in p['postgres_servers'])
+    now, used_at, problems = usage.record(conn, version, [d['name'] for d in p['deployments']],
+                                          p['load_balancers'], servers, connect, p['control_host'],
+                                          write=not check_mode, run_checks=p['run_checks'])
     decisions = {}
     for d in p['deployments']:
         name = d['name']
-        if name not in with_database:
+        if name not in used_at:
             continue
-        now_counters = observed.get(name, {})
-        row = recorded.get(name)
-        was_used = row is not None and reap.used(row['counters'], now_counters)
-        usage = dict(last_used_at=now if row is None or was_used else row['last_used_at'],
-                     notified_at=None if row is None else row['notified_at'])
-        action, reason = reap.decide(usage, d['keep'], now, p['notify_days'], p['delete_days'], p['reap_delete'])
-        decisions[name] = dict(action=action, reason=reason, last_used_at=usage['last_used_at'], used=was_used,
-                               first_seen=row is None,
-                               text=reap.message(name, action, reason, p['delete_days'], p['reap_delete']))
-        if not check_mode:
-            cur.execute("""INSERT INTO deployment_usage (deployment, last_used_at, counters, observed_at)
-                           VALUES (%s, to_timestamp(%s), %s, now())
-                           ON CONFLICT (deployment) DO UPDATE SET last_used_at = EXCLUDED.last_used_at,
-                               counters = EXCLUDED.counters, observed_at = EXCLUDED.observed_at""",
-                        (name, usage['last_used_at'], json.dumps(now_counters)))
-    conn.commit()
-    return now, decisions
+        seen = used_at[name]
+        action, reason = reap.decide(seen, d['keep'], now, p['notify_days'], p['delete_days'], p['reap_delete'])
+        decisions[name] = dict(action=action, reason=reason, last_used_at=seen['last_used_at'],
+                               last_run_at=seen['last_run_at'], used=seen['used_by'] in ('requests', 'runs'),
+                               used_by=seen['used_by'], first_seen=seen['first_look'],
+                               text=reap.message(name, action, reason, p['delete_days'], p['reap_delete']),
+                               subject=reap.subject(name, action))
+    return now, decisions, problems
 
 
 def main():
@@ -181,6 +211,9 @@ def main():
         notified=dict(type='list', elements='str', default=[]),
         names=dict(type='list', elements='str', default=[]),
         since=dict(type='float', default=0),
+        postgres_servers=usage.servers_argument_spec(),
+        control_host=dict(type='str', default=''),
+        run_checks=dict(type='int', default=50),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
@@ -201,10 +234,11 @@ def main():
         conn = postgres_connect(p, p['control_database'])
         try:
             version, dummy, pending = ensure_schema(conn, module.check_mode)
-            has_table = version >= 7 and not (module.check_mode and any(m.version == 7 for m in pending))
             result['changed'] = bool(pending) and not module.check_mode
             if p['step'] == 'observe':
-                result['now'], result['decisions'] = observe(conn, p, module.check_mode, has_table)
+                result['now'], result['decisions'], problems = observe(conn, p, module.check_mode, version)
+                for name, problem in sorted(problems.items()):
+                    module.warn('runs of %s were not read: %s' % (name, problem))
                 result['changed'] = result['changed'] or (not module.check_mode and bool(result['decisions']))
             elif p['step'] == 'notified':
                 cur = conn.cursor()

@@ -92,6 +92,10 @@ options:
   queue_result:
     description: Name of the variable M(selfhost.langgraph.run_queues_info) registered (autoscaling), if any.
     type: str
+  usage_result:
+    description: Name of the variable M(selfhost.langgraph.deployment_usage) registered, if any (status shows the last use).
+    type: str
+    version_added: 0.2.0
   app_result:
     description: Name of the variable each app host registered with M(selfhost.langgraph.app_host_info).
     type: str
@@ -183,7 +187,8 @@ status:
 status_data:
   description:
     - The same facts as RV(status) as data (version, deployments with serving revision, desired and running replicas,
-      lock, containers with health and load balancer sessions, revisions, last scale decision; hosts_down).
+      lock, containers with health and load balancer sessions, revisions, last scale decision, C(last_used) - at,
+      idle_seconds, by, last_run_at, notified_at - or null until a run recorded it; hosts_down).
   returned: action is status
   type: dict
   version_added: 0.2.0

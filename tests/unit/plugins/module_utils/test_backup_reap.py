@@ -8,13 +8,8 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.backup import DAY, BackupError
-from ansible_collections.selfhost.langgraph.plugins.module_utils.backup_reap import (
-    counters,
-    decide,
-    message,
-    used,
-    validate_days,
-)
+from ansible_collections.selfhost.langgraph.plugins.module_utils.backup_reap import decide, message, validate_days
+from ansible_collections.selfhost.langgraph.plugins.module_utils.deployment_usage import counters, used
 from ansible_collections.selfhost.langgraph.plugins.module_utils.control_schema import MIGRATIONS
 
 

@@ -5,6 +5,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import pytest
+
 from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import status_lines
 
 from test_fleet_plan import app, container, deployments, lb, backend, revision
@@ -66,3 +68,35 @@ def test_status_data_of_a_deployment_never_deployed():
     assert (new['serving_revision'], new['deployed_at'], new['lock'], new['containers'], new['revisions']) == \
         (None, None, None, [], [])
     assert data['hosts_down'] == []
+
+
+def test_status_shows_when_each_deployment_was_last_used():
+    from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import status_data
+    bot, new = deployments(dict(name='bot'), dict(name='new'))
+    now = 1764500000.0  # 2025-11-30T10:53:20Z
+    control = dict(now=now, deployments={
+        'bot': dict(usage=dict(last_used_at=now - 3 * 86400 - 60, last_run_at=now - 3 * 86400 - 60, used_by=None,
+                               notified_at=None)),
+        'new': dict(usage=dict(last_used_at=now, last_run_at=None, used_by='first look', notified_at=None,
+                               first_look=True))})
+    text = '\n'.join(status_lines([bot, new], [app('app1')], [], control))
+    assert '  last used: 2025-11-27T10:52:20Z (3 d ago); newest run: 2025-11-27T10:52:20Z' in text
+    assert '  last used: not recorded yet (the next reconcile or autoscale tick records it)' in text
+    data = status_data([bot, new], [app('app1')], [], control)
+    assert data['deployments'][0]['last_used'] == dict(at='2025-11-27T10:52:20Z', idle_seconds=3 * 86400 + 60,
+                                                       by=None, last_run_at='2025-11-27T10:52:20Z', notified_at=None)
+    assert data['deployments'][1]['last_used'] is None
+
+
+@pytest.mark.parametrize('usage, expected', [
+    (dict(last_used_at=1764500000.0, last_run_at=None, used_by='requests', notified_at=None),
+     'last used: 2025-11-30T10:53:20Z (0 s ago, requests); newest run: none seen'),
+    (dict(last_used_at=1764500000.0 - 7200, last_run_at=None, used_by=None, notified_at=1764500000.0 - 60),
+     'last used: 2025-11-30T08:53:20Z (2 h ago); newest run: none seen; told idle at 2025-11-30T10:52:20Z'),
+    (dict(error='the control database could not be read'),
+     'last used: unknown (the control database could not be read)'),
+    (None, 'last used: not recorded yet (the next reconcile or autoscale tick records it)'),
+])
+def test_last_used_text(usage, expected):
+    from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import last_used_text
+    assert last_used_text(usage, 1764500000.0) == expected
