@@ -8,7 +8,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.selfhost.langgraph.plugins.action.fleet_plan import with_queues
+from ansible_collections.selfhost.langgraph.plugins.action.fleet_plan import with_queues, with_usage
 from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_metrics import ACTIONS, exposition, tick_samples
 from ansible_collections.selfhost.langgraph.plugins.plugin_utils.fleet import app_hosts, lb_hosts, result_of
 
@@ -36,6 +36,8 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('the control database was not read in this run: no metrics to write')
         control = with_queues(control, result_of(task_vars, task_vars['inventory_hostname'],
                                                  args.get('queue_result') or '__no_queue_result'))
+        control = with_usage(control, result_of(task_vars, task_vars['inventory_hostname'],
+                                                args.get('usage_result') or '__no_usage_result'))
         apps = app_hosts(task_vars, args.get('app_hosts') or [], args['app_result'])
         lbs = lb_hosts(task_vars, args.get('lb_hosts') or [], args['lb_result'])
         samples = tick_samples(action, args['plan'], args.get('run') or {}, control, apps, lbs)

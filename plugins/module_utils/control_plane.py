@@ -417,15 +417,6 @@ def fleet_hosts(cur, version=PIN_VERSION):
                 for row in cur.fetchall())
 
 
-def last_used(cur, names, version=PIN_VERSION):
-    """{name: epoch of the last served request} of the names deployment_usage has a row for."""
-    if version < USAGE_VERSION or not names:
-        return {}
-    cur.execute("SELECT deployment, extract(epoch FROM last_used_at)::float8 FROM deployment_usage "
-                "WHERE deployment = ANY(%s)", (list(names),))
-    return dict((row[0], row[1]) for row in cur.fetchall())
-
-
 def write_replicas(cur, counts):
     """Record {name: desired replicas} (the rows exist) in one statement."""
     if not counts:

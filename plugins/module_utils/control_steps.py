@@ -73,7 +73,6 @@ def begin(conn, names, holder=None, purpose='deploy', lock=True, wait=0, ttl=DEF
         scale = autoscale_store.last_events(cur, names) if version >= cp.HISTORY_VERSION else {}
         counts = cp.placement_counts(cur, version)
         hosts = cp.fleet_hosts(cur, version)
-        used = cp.last_used(cur, names, version)
     result.update(
         now=now,
         locked=locked,
@@ -84,7 +83,6 @@ def begin(conn, names, holder=None, purpose='deploy', lock=True, wait=0, ttl=DEF
                          for name in names),
         placement_counts=counts,
         hosts=hosts,
-        last_used=used,
     )
     return result
 

@@ -174,7 +174,8 @@ def tick_samples(action, plan, run, control, apps, lbs):
     action: reconcile or autoscale.
     plan: the fleet_plan result's plan (its deployments are the tick's; their decisions and counts).
     run: the run as fleet_progress left it (run['failed']: the deployments the tick failed), or None.
-    control: control_state step=begin's result (now, deployments, busy, hosts, last_used).
+    control: control_state step=begin's result (now, deployments, busy, hosts), each deployment's state with
+      the tick's deployment_usage result merged in as usage (fleet_plan's with_usage).
     apps, lbs: the app hosts and load balancers as plugin_utils.fleet reads them ({name, reachable, containers}
       and {name, reachable, backends})."""
     if action not in ACTIONS:
@@ -182,7 +183,6 @@ def tick_samples(action, plan, run, control, apps, lbs):
     now = control.get('now')
     states = control.get('deployments') or {}
     busy = control.get('busy') or {}
-    used = control.get('last_used') or {}
     failed = (run or {}).get('failed') or {}
     samples = dict((name, []) for name in NAMES)
 
@@ -218,7 +218,7 @@ def tick_samples(action, plan, run, control, apps, lbs):
                 dict(d, decision=decision_kind(decision), reason=reason_head(decision.get('reason'))), 1)
             add('langgraph_deployment_scale_decision_timestamp_seconds', d, decision.get('decided_at'))
             add('langgraph_deployment_scale_decision_desired_replicas', d, decision.get('desired'))
-        add('langgraph_deployment_last_used_timestamp_seconds', d, used.get(name))
+        add('langgraph_deployment_last_used_timestamp_seconds', d, (state.get('usage') or {}).get('last_used_at'))
         lock = busy.get(name)
         add('langgraph_deployment_lock_held', d, 1 if lock else 0)
         if lock:

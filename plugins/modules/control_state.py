@@ -422,14 +422,6 @@ hosts:
   sample: {app1: {last_seen: "2026-11-30T10:00:00+00:00", down_since: null, problem: null},
            app2: {last_seen: "2026-11-30T09:40:00+00:00", down_since: "2026-11-30T09:41:00+00:00",
                   problem: unreachable over SSH}}
-last_used:
-  description:
-    - When each of O(deployments) last served a request, epoch seconds of the database clock, as the load balancers'
-      request counters recorded it (table C(deployment_usage)); deployments never seen are left out.
-  returned: step is begin
-  type: dict
-  sample: {support-bot: 1764496800.0}
-  version_added: 0.2.0
 renewed:
   description: Deployments whose lease of O(holder) was extended (in check mode, would be), sorted.
   returned: step is renew

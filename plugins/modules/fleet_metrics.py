@@ -56,6 +56,9 @@ options:
   queue_result:
     description: Name of the variable M(selfhost.langgraph.run_queues_info) registered (autoscale ticks), if any.
     type: str
+  usage_result:
+    description: Name of the variable M(selfhost.langgraph.deployment_usage) registered (each deployment's last use), if any.
+    type: str
   app_hosts:
     description: The app hosts, in inventory order.
     type: list

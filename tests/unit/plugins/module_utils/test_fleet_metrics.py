@@ -118,9 +118,9 @@ def _fleet():
                                         queue=dict(pending=7, running=3)),
                             'idle': dict(revisions=[], serving=None, replicas=None,
                                          scale=dict(current_replicas=1, desired=1, reason='steady at 1 (x)',
-                                                    decided_at=1796032000.0, inputs=dict(pending=4, running=0)))},
-               hosts={'app2': dict(last_seen='2026-11-30T09:00:00+00:00')},
-               last_used={'idle': 1700000000.0})
+                                                    decided_at=1796032000.0, inputs=dict(pending=4, running=0)),
+                                         usage=dict(last_used_at=1700000000.0, last_run_at=None))},
+               hosts={'app2': dict(last_seen='2026-11-30T09:00:00+00:00')})
     the_plan = dict(deployments={'bot': dict(kind='busy', replicas=None), 'idle': dict(kind='skipped', replicas=None)},
                     record=dict(scale_events=[]))
     return the_plan, ctl, apps, lbs
