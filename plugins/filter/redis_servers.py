@@ -12,6 +12,8 @@ version_added: 0.2.0
 description:
   - For each host of group C(langgraph_redis), its address, port, password, TLS switch and number of databases,
     as M(selfhost.langgraph.deployment_stores) takes them.
+  - With C(redis_tls_enabled) on a host, the module and the URIs connect to its C(redis_tls_port) (C(rediss://)),
+    verifying the certificate and host name when the fleet has a CA (C(langgraph_tls_ca_file)).
   - The result holds passwords; give it only to an option marked C(no_log).
 author:
   - selfhost.langgraph maintainers (@selfhost)
@@ -33,12 +35,14 @@ redis_servers: "{{ groups['langgraph_redis'] | selfhost.langgraph.redis_servers(
 
 RETURN = r'''
 _value:
-  description: One dict per host with host, address, port, password, tls and databases.
+  description: One dict per host with host, address, port, password, tls, tls_port, ca_cert and databases.
   type: list
   elements: dict
 '''
 
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import fleet_ca_file, is_true
 
 
 def redis_servers(hosts, hostvars):
@@ -49,10 +53,12 @@ def redis_servers(hosts, hostvars):
         if not address:
             raise AnsibleFilterError('Redis host %s has no langgraph_private_address' % host)
         databases = variables.get('redis_databases')
+        tls = is_true(variables.get('redis_tls_enabled', False))
         servers.append(dict(
             host=host, address=str(address), port=int(variables.get('redis_port', 6379)),
-            password=variables.get('redis_password'),
-            tls=str(variables.get('redis_tls_enabled', False)).lower() in ('true', 'yes', '1'),
+            password=variables.get('redis_password'), tls=tls,
+            tls_port=int(variables.get('redis_tls_port', 6380)) if tls else None,
+            ca_cert=fleet_ca_file(variables) if tls else None,
             databases=int(databases) if databases else None))
     return servers
 
