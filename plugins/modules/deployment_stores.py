@@ -125,7 +125,7 @@ options:
         description:
           - C(sslmode) added to the database URIs (set it when the server has TLS, V(verify-full) with O(postgres_servers[].ca_cert)).
           - With it the admin connection requires TLS too, and with O(postgres_servers[].ca_cert) verifies the certificate
-            (C(verify-ca): its host name is not checked against O(postgres_servers[].login_host)).
+            (C(verify-ca), not its host name, since O(postgres_servers[].login_host) may be loopback).
         type: str
         choices: [disable, allow, prefer, require, verify-ca, verify-full]
       ca_cert:
