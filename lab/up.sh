@@ -25,6 +25,7 @@ run_playbook() {
 }
 run_playbook lab/up.yml
 while read -r line; do note "$line"; done < <(lab/build-app-images.sh "127.0.0.1:${LAB_REGISTRY_PORT:-5000}")
+run_playbook -i lab/inventory lab/tls.yml
 run_playbook -i lab/inventory playbooks/site.yml
 run_playbook -i lab/inventory playbooks/deploy.yml
 

@@ -13,6 +13,8 @@ description:
   - For each host of group C(langgraph_redis), its address, port, password, TLS switch, number of databases and
     the ports of its dedicated instances (C(redis_instance_ports), default C(6400-6499)), as
     M(selfhost.langgraph.deployment_stores) takes them.
+  - With C(redis_tls_enabled) on a host, the module and the URIs connect to its C(redis_tls_port) (C(rediss://)),
+    verifying the certificate and host name when the fleet has a CA (C(langgraph_tls_ca_file)).
   - The result holds passwords; give it only to an option marked C(no_log).
 author:
   - selfhost.langgraph maintainers (@selfhost)
@@ -34,12 +36,15 @@ redis_servers: "{{ groups['langgraph_redis'] | selfhost.langgraph.redis_servers(
 
 RETURN = r'''
 _value:
-  description: One dict per host with host, address, port, password, tls, databases and instance_ports.
+  description: One dict per host with host, address, port, password, tls, tls_port, ca_cert, databases and
+    instance_ports.
   type: list
   elements: dict
 '''
 
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import fleet_ca_file, is_true
 
 
 def redis_servers(hosts, hostvars):
@@ -50,10 +55,12 @@ def redis_servers(hosts, hostvars):
         if not address:
             raise AnsibleFilterError('Redis host %s has no langgraph_private_address' % host)
         databases = variables.get('redis_databases')
+        tls = is_true(variables.get('redis_tls_enabled', False))
         servers.append(dict(
             host=host, address=str(address), port=int(variables.get('redis_port', 6379)),
-            password=variables.get('redis_password'),
-            tls=str(variables.get('redis_tls_enabled', False)).lower() in ('true', 'yes', '1'),
+            password=variables.get('redis_password'), tls=tls,
+            tls_port=int(variables.get('redis_tls_port', 6380)) if tls else None,
+            ca_cert=fleet_ca_file(variables) if tls else None,
             databases=int(databases) if databases else None,
             instance_ports=str(variables.get('redis_instance_ports') or '6400-6499')))
     return servers

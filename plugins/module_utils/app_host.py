@@ -13,12 +13,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import os
 import re
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils import naming
 from ansible_collections.selfhost.langgraph.plugins.module_utils import revision_plan as rp
-from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import normalize_uri
+from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import CA_FILE, normalize_uri
 
 URI_VARIABLES = ('DATABASE_URI', 'REDIS_URI')
 DEFAULT_PORT_RANGE = (20000, 29999)
@@ -243,6 +244,19 @@ def validate_stops(names, starts):
         if name in started:
             raise StoreError("container %s is listed in both start and stop" % name)
     return sorted(set(names))
+
+
+def ca_binds(tls_ca, exists=os.path.isfile):
+    """The bind mount of the fleet's CA certificate into the containers
+    (read-only, at the path the URIs name), or {} without tls_ca. A missing
+    file is refused before anything starts: Docker would create a directory
+    in its place and the servers would fail to connect."""
+    if not tls_ca:
+        return {}
+    if not exists(CA_FILE):
+        raise StoreError("the fleet's CA certificate %s is missing on this host: run playbooks/site.yml (the docker "
+                         "role installs langgraph_tls_ca_file there) before deploying with TLS" % CA_FILE)
+    return {CA_FILE: dict(bind=CA_FILE, mode='ro')}
 
 
 def container_environment(env, secrets):

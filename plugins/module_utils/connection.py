@@ -98,17 +98,18 @@ def postgres_connect(params, database, autocommit=False):
     return conn
 
 
-def postgres_try_login(host, port, user, password, database, sslmode, connect_timeout):
+def postgres_try_login(host, port, user, password, database, sslmode, connect_timeout, sslrootcert=None):
     """Try to log in as a deployment role.
 
     Returns True (authenticated), False (password rejected) or None (the
     server did not let us try, e.g. no pg_hba.conf entry from this host).
     """
+    kwargs = dict(sslrootcert=sslrootcert) if sslrootcert and sslmode in ('verify-ca', 'verify-full') else {}
     try:
         conn = psycopg2.connect(host=host, port=port, user=user, password=password,
                                 dbname=database, sslmode=sslmode,
                                 connect_timeout=connect_timeout,
-                                application_name='selfhost.langgraph')
+                                application_name='selfhost.langgraph', **kwargs)
     except psycopg2.OperationalError as e:
         text = str(e)
         if 'password authentication failed' in text:
@@ -132,7 +133,10 @@ def redis_connect(params, db=0):
         kwargs['username'] = params['redis_user']
     if params.get('redis_tls'):
         kwargs['ssl'] = True
-        kwargs['ssl_cert_reqs'] = 'required' if params.get('redis_validate_certs', True) else 'none'
+        verify = params.get('redis_validate_certs', True)
+        kwargs['ssl_cert_reqs'] = 'required' if verify else 'none'
+        # Older redis-py (Debian 12 ships 4.3) does not check the host name by default.
+        kwargs['ssl_check_hostname'] = bool(verify)
         if params.get('redis_ca_cert'):
             kwargs['ssl_ca_certs'] = params['redis_ca_cert']
     client = redis.Redis(**kwargs)

@@ -238,7 +238,7 @@ class PortPicker(object):
             return port
 
 
-def create_replicas(client, starts, secrets, bind_address, picker=None):
+def create_replicas(client, starts, secrets, bind_address, picker=None, binds=None):
     """Creates and starts the containers at once. A container whose host port
     a program took since the look gets the picker's next free port (a few
     tries). Returns ([Start created and started, on its actual port],
@@ -250,6 +250,7 @@ def create_replicas(client, starts, secrets, bind_address, picker=None):
             port_bindings={rp.SERVER_PORT: (bind_address, start.port)},
             nano_cpus=int(start.cpus * 1e9),
             mem_limit='%dm' % start.memory_mb,
+            binds=binds or None,
         )
         environment = app_host.container_environment(start.env, secrets.get(start.deployment))
         _launch(client, start.name, lambda: client.create_container(
@@ -376,10 +377,10 @@ def look_and_plan(client, starts, stop_names, skip, port_range):
     return plan, stops, refused, owners
 
 
-def launch(client, plan, secrets, bind_address, picker):
+def launch(client, plan, secrets, bind_address, picker, binds=None):
     """Creates the new containers and starts the stopped ones, all at once.
     Returns ([Start created], [Start started again], {name: problem})."""
-    created, problems = create_replicas(client, plan.create, secrets, bind_address, picker)
+    created, problems = create_replicas(client, plan.create, secrets, bind_address, picker, binds)
     restarted, restart_problems = restart_stopped(client, plan.restart)
     problems.update(restart_problems)
     return created, restarted, problems
@@ -401,7 +402,7 @@ def gate(client, running, problems, health_path, health_timeout, bind_address, p
 
 def apply_containers(client, starts, stop_names, secrets, skip, health_path, health_timeout, bind_address,
                      check_mode, port_range=app_host.DEFAULT_PORT_RANGE, lock_path=None, probe_fn=None,
-                     sleep=time.sleep, clock=time.monotonic):
+                     sleep=time.sleep, clock=time.monotonic, binds=None):
     """app_containers: under the host lock, looks, chooses the host ports and
     creates and starts the listed containers at once; then, without the lock,
     gates them on health together, undoes each failed deployment's part, and
@@ -419,7 +420,7 @@ def apply_containers(client, starts, stop_names, secrets, skip, health_path, hea
         plan, stops, refused, owners = look_and_plan(client, starts, stop_names, skip, port_range)
         picker = PortPicker(set(owners) | set(s.planned_port for s in plan.create) | set(s.port for s in plan.create),
                             *port_range)
-        created, restarted, problems = launch(client, plan, secrets, bind_address, picker)
+        created, restarted, problems = launch(client, plan, secrets, bind_address, picker, binds)
     problems = gate(client, created + restarted + plan.keep, problems, health_path, health_timeout, bind_address,
                     probe_fn, sleep, clock)
     deployment_of = dict((s.name, s.deployment) for s in starts)
@@ -447,7 +448,8 @@ def _order(start):
     return (start.deployment, start.revision, start.replica)
 
 
-def run_migrations(client, migrations, secrets, timeout, check_mode, sleep=time.sleep, clock=time.monotonic):
+def run_migrations(client, migrations, secrets, timeout, check_mode, sleep=time.sleep, clock=time.monotonic,
+                   binds=None):
     """revision_migrations: every migration at once in a one-off container,
     waited for (one list call per look), its exit code and output kept, the
     container removed; one still running at the deadline is killed."""
@@ -470,7 +472,7 @@ def run_migrations(client, migrations, secrets, timeout, check_mode, sleep=time.
         _launch(client, migration.name, lambda: client.create_container(
             image=migration.image, command=migration.command, name=migration.name, environment=environment,
             labels=rp.migration_labels(migration.deployment, migration.revision),
-            host_config=client.create_host_config()))
+            host_config=client.create_host_config(binds=binds or None)))
     pending = {}
     for migration, dummy, error in in_parallel(launch, runnable):
         if error is None:

@@ -172,11 +172,14 @@ def group_by(entries, field):
     return groups
 
 
-def admin_sslmode(sslmode):
-    """libpq sslmode of the admin connection: encrypted when the URIs are, but
-    not verified, since login_host (127.0.0.1 on the host itself) is not the
-    name the certificate carries."""
-    return 'require' if sslmode in VERIFYING_SSLMODES else 'prefer'
+def admin_sslmode(sslmode, ca_cert=None):
+    """libpq sslmode of the admin connection: encrypted when the URIs are; with
+    the fleet's CA the certificate is verified (verify-ca), not the host name,
+    since login_host (127.0.0.1 on the host itself) need not be a name the
+    certificate carries."""
+    if sslmode not in VERIFYING_SSLMODES:
+        return 'prefer'
+    return 'verify-ca' if ca_cert else 'require'
 
 
 def plan_record(entry, recorded, postgres_done, redis_done):
@@ -211,7 +214,7 @@ def plan_record(entry, recorded, postgres_done, redis_done):
 def _postgres_params(server, p):
     return dict(login_host=server.get('login_host') or server['address'], login_port=server['port'],
                 login_user=server['admin_user'], login_password=server.get('admin_password'),
-                ssl_mode=admin_sslmode(server.get('sslmode')), ca_cert=None,
+                ssl_mode=admin_sslmode(server.get('sslmode'), server.get('ca_cert')), ca_cert=server.get('ca_cert'),
                 connect_timeout=p['connect_timeout'])
 
 
@@ -236,7 +239,7 @@ def postgres_stage(server, entries, p, check_mode, warn):
             for host, port, sslmode in ((server['address'], server['port'], server.get('sslmode') or 'prefer'),
                                         (params['login_host'], params['login_port'], params['ssl_mode'])):
                 result = postgres_try_login(host, port, role, password, database or p['maintenance_db'],
-                                            sslmode, p['connect_timeout'])
+                                            sslmode, p['connect_timeout'], server.get('ca_cert'))
                 if result is not None:
                     break
             return result
@@ -263,10 +266,17 @@ def postgres_stage(server, entries, p, check_mode, warn):
     return done, failed
 
 
+def redis_port(server):
+    """The port to connect to: the TLS port when the server has TLS. The
+    instance stays named by its plain port (redis_instance), which the
+    allocations are recorded under."""
+    return (server.get('tls_port') or server['port']) if server.get('tls') else server['port']
+
+
 def _redis_params(server, p):
-    return dict(redis_host=server['address'], redis_port=server['port'], redis_password=server.get('password'),
-                redis_tls=server.get('tls'), redis_ca_cert=server.get('ca_cert'), redis_validate_certs=True,
-                connect_timeout=p['connect_timeout'])
+    return dict(redis_host=server['address'], redis_port=redis_port(server), redis_password=server.get('password'),
+                redis_tls=server.get('tls'), redis_ca_cert=server.get('ca_cert'),
+                redis_validate_certs=bool(server.get('ca_cert')), connect_timeout=p['connect_timeout'])
 
 
 def plan_users(entries, numbers, observed, shown_for_one):
@@ -412,9 +422,14 @@ def store_uris(entry, pg, rd, redis_db):
     for mask in (False, True):
         suffix = '_masked' if mask else ''
         pair['database_uri' + suffix] = database_uri(role, entry['password'], pg['address'], pg['port'], role,
-                                                     pg.get('sslmode'), mask=mask)
-        pair['redis_uri' + suffix] = redis_uri(entry['redis_password'], rd['address'], entry.get('redis_port') or rd['port'], redis_db,
-                                               rd.get('tls'), username=redis_user_name(entry['name']), mask=mask)
+                                                     pg.get('sslmode'), mask=mask, sslrootcert=pg.get('ca_cert'))
+        if entry.get('redis_port'):  # a dedicated instance (redis_isolation: instance): plain, on its own port
+            pair['redis_uri' + suffix] = redis_uri(entry['redis_password'], rd['address'], entry['redis_port'], redis_db,
+                                                   False, username=redis_user_name(entry['name']), mask=mask)
+        else:
+            pair['redis_uri' + suffix] = redis_uri(entry['redis_password'], rd['address'], redis_port(rd), redis_db,
+                                                   rd.get('tls'), username=redis_user_name(entry['name']), mask=mask,
+                                                   ca_file=rd.get('ca_cert'))
     pair['password_visible'] = entry['password'] in pair['database_uri'] or \
         entry['redis_password'] in pair['redis_uri']
     return pair

@@ -27,6 +27,22 @@ except ImportError:  # pragma: no cover - Python 2 is not supported by these mod
 
 MASK = '********'
 SSLMODES = ('disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full')
+# Where the fleet's CA certificate (langgraph_tls_ca_file) lives on every host
+# that connects to Postgres or Redis, and in every deployment container (a
+# read-only bind mount of the same path). The roles that install it write it
+# here; the URIs and the admin connections read it from here.
+CA_FILE = '/etc/selfhost-langgraph/tls/ca.crt'
+
+
+def is_true(value):
+    """A boolean from the inventory, where surveys and -e give strings."""
+    return str(value).lower() in ('true', 'yes', 'on', '1')
+
+
+def fleet_ca_file(variables):
+    """CA_FILE when the fleet has a CA certificate (langgraph_tls_ca_file, a
+    file on the controller that the roles install at CA_FILE), else None."""
+    return CA_FILE if variables.get('langgraph_tls_ca_file') else None
 
 
 def encode_password(password):
@@ -41,20 +57,44 @@ def _host(host):
     return host
 
 
-def database_uri(user, password, host, port, database, sslmode=None, mask=False):
-    """postgresql://user:pw@host:port/database[?sslmode=...]"""
+def _query(params):
+    return '?' + '&'.join('%s=%s' % (k, quote(v, safe='/')) for k, v in params) if params else ''
+
+
+def database_uri(user, password, host, port, database, sslmode=None, mask=False, sslrootcert=None):
+    """postgresql://user:pw@host:port/database[?sslmode=...[&sslrootcert=...]]
+
+    libpq's own parameters, which every driver of the LangGraph server reads
+    from DATABASE_URI: psycopg (libpq) directly, and langgraph-runtime-pg
+    turns them into an SSL context for asyncpg (verify-full: the CA and the
+    host name are checked)."""
     if sslmode is not None and sslmode not in SSLMODES:
         raise ValueError('sslmode must be one of %s' % ', '.join(SSLMODES))
+    if sslrootcert and sslmode not in ('verify-ca', 'verify-full'):
+        raise ValueError('sslrootcert is only read with sslmode verify-ca or verify-full')
     secret = MASK if mask else encode_password(password)
     uri = 'postgresql://%s:%s@%s:%d/%s' % (
         quote(user, safe=''), secret, _host(host), int(port), quote(database, safe=''))
-    if sslmode:
-        uri += '?sslmode=' + sslmode
-    return uri
+    params = [('sslmode', sslmode)] if sslmode else []
+    if sslrootcert:
+        params.append(('sslrootcert', sslrootcert))
+    return uri + _query(params)
 
 
-def redis_uri(password, host, port, db, tls=False, username=None, mask=False):
-    """redis://[user]:pw@host:port/N, rediss:// when tls."""
+def redis_tls_params(tls, ca_file=None):
+    """redis-py's TLS options as URI query parameters: with a CA file, the
+    certificate and the host name are verified (given explicitly, since
+    redis-py before 6.0 did not check the host name by default); without one,
+    encrypted only (what a self-signed certificate allows)."""
+    if not tls:
+        return []
+    if ca_file:
+        return [('ssl_cert_reqs', 'required'), ('ssl_ca_certs', ca_file), ('ssl_check_hostname', 'true')]
+    return [('ssl_cert_reqs', 'none')]
+
+
+def redis_uri(password, host, port, db, tls=False, username=None, mask=False, ca_file=None):
+    """redis://[user]:pw@host:port/N; rediss://...?ssl_... when tls (see redis_tls_params)."""
     scheme = 'rediss' if tls else 'redis'
     userinfo = ''
     if password is not None and password != '':
@@ -62,7 +102,8 @@ def redis_uri(password, host, port, db, tls=False, username=None, mask=False):
         userinfo = '%s:%s@' % (quote(username, safe='') if username else '', secret)
     elif username:
         userinfo = '%s@' % quote(username, safe='')
-    return '%s://%s%s:%d/%d' % (scheme, userinfo, _host(host), int(port), int(db))
+    return '%s://%s%s:%d/%d%s' % (scheme, userinfo, _host(host), int(port), int(db),
+                                  _query(redis_tls_params(tls, ca_file)))
 
 
 _UNRESERVED = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~')

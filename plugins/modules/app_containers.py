@@ -134,6 +134,13 @@ options:
     type: list
     elements: int
     default: [20000, 29999]
+  tls_ca:
+    description:
+      - Mount the fleet's CA certificate (C(/etc/selfhost-langgraph/tls/ca.crt), which the docker role installs from
+        C(langgraph_tls_ca_file)) read-only at the same path into every container this call starts; the URIs with
+        TLS name it (C(sslrootcert), C(ssl_ca_certs)). Refused before anything starts when the file is missing.
+    type: bool
+    default: false
   bind_address:
     description: Host address the ports are published on; the health probes go there (127.0.0.1 for
       V(0.0.0.0)).
@@ -259,6 +266,7 @@ def main():
         health_timeout=dict(type='int', default=90),
         port_range=dict(type='list', elements='int', default=[20000, 29999]),
         bind_address=dict(type='str', default='0.0.0.0'),
+        tls_ca=dict(type='bool', default=False),
     )
     argument_spec.update(engine.docker_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -273,10 +281,11 @@ def main():
         port_range = app_host.validate_port_range(params['port_range'])
         if not 1 <= params['health_timeout'] <= 3600:
             raise StoreError("health_timeout must be 1 to 3600 seconds, got %d" % params['health_timeout'])
+        binds = app_host.ca_binds(params['tls_ca'])
         client = engine.connect(params['docker_host'])
         result = engine.apply_containers(
             client, starts, stops, params['secrets'], skip, params['health_path'], params['health_timeout'],
-            params['bind_address'], module.check_mode, port_range)
+            params['bind_address'], module.check_mode, port_range, binds=binds)
     except StoreError as exc:
         module.fail_json(msg=str(exc))
     except engine.host_errors() as exc:

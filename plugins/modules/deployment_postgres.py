@@ -87,9 +87,15 @@ options:
     description: Port for RV(database_uri). Defaults to O(login_port).
     type: int
   uri_sslmode:
-    description: C(sslmode) added to RV(database_uri) (set it when the server has TLS, e.g. V(require)).
+    description: C(sslmode) added to RV(database_uri) (set it when the server has TLS, V(verify-full) with O(uri_sslrootcert)).
     type: str
     choices: [disable, allow, prefer, require, verify-ca, verify-full]
+  uri_sslrootcert:
+    description:
+      - C(sslrootcert) added to RV(database_uri), the CA certificate file as the LangGraph server finds it (for example
+        C(/etc/selfhost-langgraph/tls/ca.crt), which the deploy role mounts into the containers). Only with
+        O(uri_sslmode=verify-ca) or O(uri_sslmode=verify-full).
+    type: path
 seealso:
   - module: selfhost.langgraph.deployment_redis
   - module: selfhost.langgraph.control_db
@@ -189,6 +195,8 @@ def run(module):
             "set purge: true to confirm" % name)
     if p['state'] == 'present' and not p['password']:
         raise StoreError('password is required with state=present')
+    if p['uri_sslrootcert'] and p['uri_sslmode'] not in ('verify-ca', 'verify-full'):
+        raise StoreError('uri_sslrootcert is read only with uri_sslmode verify-ca or verify-full: set uri_sslmode')
     pg = postgres_name(name)
     uri_host = p['uri_host'] or p['login_host']
     uri_port = p['uri_port'] or p['login_port']
@@ -214,7 +222,7 @@ def run(module):
                 for host, port, sslmode in ((uri_host, uri_port, p['uri_sslmode'] or 'prefer'),
                                             (p['login_host'], p['login_port'], p['ssl_mode'])):
                     result = postgres_try_login(host, port, pg, p['password'], login_db, sslmode,
-                                                p['connect_timeout'])
+                                                p['connect_timeout'], p['ca_cert'])
                     if result is not None:
                         break
                 return result
@@ -255,9 +263,10 @@ def run(module):
         result['actions'].insert(0, 'migrate the control database to schema version %d' % migrated[-1].version)
     if p['state'] == 'present':
         result['database_uri_masked'] = database_uri(pg, p['password'], uri_host, uri_port, pg,
-                                                     p['uri_sslmode'], mask=True)
+                                                     p['uri_sslmode'], mask=True, sslrootcert=p['uri_sslrootcert'])
         if module.no_log:
-            uri = database_uri(pg, p['password'], uri_host, uri_port, pg, p['uri_sslmode'])
+            uri = database_uri(pg, p['password'], uri_host, uri_port, pg, p['uri_sslmode'],
+                               sslrootcert=p['uri_sslrootcert'])
             if p['password'] in uri:
                 raise StoreError('the password is too short or too regular to be hidden in the URI; '
                                  'use a longer random password')
@@ -298,6 +307,7 @@ def main():
         uri_host=dict(type='str'),
         uri_port=dict(type='int'),
         uri_sslmode=dict(type='str', choices=['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']),
+        uri_sslrootcert=dict(type='path'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     try:

@@ -105,7 +105,10 @@ options:
     type: bool
     default: false
   redis_ca_cert:
-    description: CA certificate file that verifies the Redis server's certificate.
+    description:
+      - CA certificate file that verifies the Redis server's certificate. With O(redis_validate_certs) it is also named in
+        RV(redis_uri) (C(ssl_ca_certs), with host-name checks), so the server must find it at the same path; without it
+        RV(redis_uri) says C(ssl_cert_reqs=none) (encrypted, not verified).
     type: path
   redis_validate_certs:
     description: Verify the Redis server's certificate when O(redis_tls=true).
@@ -281,9 +284,11 @@ def run(module):
             save_or_warn(module, client, [(action, user, number, password)], where)
     uri_host = p['uri_host'] or p['redis_host']
     uri_port = p['uri_port'] or p['redis_port']
-    result['redis_uri_masked'] = redis_uri(password, uri_host, uri_port, number, p['redis_tls'], user, mask=True)
+    uri_ca = p['redis_ca_cert'] if p['redis_validate_certs'] else None
+    result['redis_uri_masked'] = redis_uri(password, uri_host, uri_port, number, p['redis_tls'], user, mask=True,
+                                           ca_file=uri_ca)
     if module.no_log:
-        uri = redis_uri(password, uri_host, uri_port, number, p['redis_tls'], user)
+        uri = redis_uri(password, uri_host, uri_port, number, p['redis_tls'], user, ca_file=uri_ca)
         if password in uri:
             raise StoreError('the password of the Redis user is too short or too regular to be hidden in the URI; '
                              'use a longer random password')

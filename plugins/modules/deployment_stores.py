@@ -139,10 +139,16 @@ options:
         type: str
       sslmode:
         description:
-          - C(sslmode) added to the database URIs (set it when the server has TLS, e.g. V(require)).
-          - With it the admin connection requires TLS too (without verifying the certificate against O(postgres_servers[].login_host)).
+          - C(sslmode) added to the database URIs (set it when the server has TLS, V(verify-full) with O(postgres_servers[].ca_cert)).
+          - With it the admin connection requires TLS too, and with O(postgres_servers[].ca_cert) verifies the certificate
+            (C(verify-ca), not its host name, since O(postgres_servers[].login_host) may be loopback).
         type: str
         choices: [disable, allow, prefer, require, verify-ca, verify-full]
+      ca_cert:
+        description:
+          - CA certificate file that verifies the server's certificate, at the same path on the host the module runs on and
+            in the LangGraph servers' containers; added to the database URIs as C(sslrootcert).
+        type: path
   redis_servers:
     description: The Redis hosts the deployments are on.
     type: list
@@ -170,8 +176,16 @@ options:
         description: Connect with TLS; the URIs then start with C(rediss://).
         type: bool
         default: false
+      tls_port:
+        description:
+          - Port of Redis's TLS listener when O(redis_servers[].tls); O(redis_servers[].port) when omitted. The module and the
+            URIs connect there; the allocations stay recorded under O(redis_servers[].port).
+        type: int
       ca_cert:
-        description: CA certificate file that verifies the Redis server's certificate.
+        description:
+          - CA certificate file that verifies the Redis server's certificate and host name, at the same path on the host the
+            module runs on and in the LangGraph servers' containers (C(ssl_ca_certs) in the URIs). Without it a TLS connection
+            is encrypted but not verified.
         type: path
       databases:
         description: Number of databases of the instance, used only when C(CONFIG GET databases) is not allowed.
@@ -309,6 +323,7 @@ def main():
             admin_user=dict(type='str', default='langgraph_admin'),
             admin_password=dict(type='str', no_log=True),
             sslmode=dict(type='str', choices=SSLMODES),
+            ca_cert=dict(type='path'),
         )),
         redis_servers=dict(type='list', elements='dict', default=[], options=dict(
             host=dict(type='str', required=True),
@@ -316,6 +331,7 @@ def main():
             port=dict(type='int', default=6379),
             password=dict(type='str', no_log=True),
             tls=dict(type='bool', default=False),
+            tls_port=dict(type='int'),
             ca_cert=dict(type='path'),
             databases=dict(type='int'),
             instance_ports=dict(type='str', default=redis_instance.DEFAULT_PORTS),

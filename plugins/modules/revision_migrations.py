@@ -80,6 +80,13 @@ options:
     description: Seconds each migration may run (1 to 86400).
     type: int
     default: 600
+  tls_ca:
+    description:
+      - Mount the fleet's CA certificate (C(/etc/selfhost-langgraph/tls/ca.crt), which the docker role installs from
+        C(langgraph_tls_ca_file)) read-only at the same path into every container this call starts; the URIs with
+        TLS name it (C(sslrootcert), C(ssl_ca_certs)). Refused before anything starts when the file is missing.
+    type: bool
+    default: false
   docker_host:
     description: The Docker engine's API address.
     type: str
@@ -159,6 +166,7 @@ def main():
         secrets=dict(type='dict', default={}, no_log=True),
         skip=dict(type='list', elements='str', default=[]),
         timeout=dict(type='int', default=600),
+        tls_ca=dict(type='bool', default=False),
     )
     argument_spec.update(engine.docker_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -171,9 +179,10 @@ def main():
         skip = set(validate_deployment_name(name) for name in params['skip'])
         if not 1 <= params['timeout'] <= 86400:
             raise StoreError("timeout must be 1 to 86400 seconds, got %d" % params['timeout'])
+        binds = app_host.ca_binds(params['tls_ca'])
         client = engine.connect(params['docker_host'])
         result = engine.run_migrations(client, [m for m in migrations if m.deployment not in skip],
-                                       params['secrets'], params['timeout'], module.check_mode)
+                                       params['secrets'], params['timeout'], module.check_mode, binds=binds)
     except StoreError as exc:
         module.fail_json(msg=str(exc))
     except engine.host_errors() as exc:

@@ -68,6 +68,9 @@ options:
       sslmode:
         description: C(sslmode) of the deployments' URIs; the admin connection is encrypted when they are.
         type: str
+      ca_cert:
+        description: CA certificate file on this host; with it the admin connection verifies the server's certificate (C(verify-ca)).
+        type: path
   parallel:
     description: Counts run at once.
     type: int
@@ -120,6 +123,7 @@ def main():
                 admin_user=dict(type='str', default='langgraph_admin'),
                 admin_password=dict(type='str', no_log=True),
                 sslmode=dict(type='str'),
+                ca_cert=dict(type='path'),
             )),
             parallel=dict(type='int', default=8),
             connect_timeout=dict(type='int', default=10),
@@ -133,7 +137,7 @@ def main():
     def connect(server, database):
         params = dict(login_host=server.get('login_host') or server['address'], login_port=server['port'],
                       login_user=server['admin_user'], login_password=server.get('admin_password'),
-                      ssl_mode=admin_sslmode(server.get('sslmode')), ca_cert=None,
+                      ssl_mode=admin_sslmode(server.get('sslmode'), server.get('ca_cert')), ca_cert=server.get('ca_cert'),
                       connect_timeout=p['connect_timeout'])
         return postgres_connect(params, database)
 

@@ -13,7 +13,8 @@ random chunk alone (which every encoding keeps). The fleet's Postgres admin
 and Redis passwords are searched the same way. Then the containers (labels,
 inspect output other than Config.Env, which is the one place the values
 belong), the HAProxy configuration, the control database and any fact cache
-are searched too. A deployment's containers hold its own values and never
+are searched too. The lab's TLS private keys are searched for like the
+passwords. A deployment's containers hold its own values and never
 another's. Refusals (bad secrets, a role variable Ansible refuses) print no
 value either.
 
@@ -85,11 +86,22 @@ def generated_password(label):
     return Secret(label, "-._~".join(chunks[:2]) + "~~" + chunks[2], chunks)
 
 
+def tls_keys():
+    """The lab's TLS private keys (lab/tls.yml), each searched for whole and line by line."""
+    folder = pathlib.Path(os.environ.get("LAB_STATE_DIR") or "/var/lib/selfhost-langgraph-lab") / "tls"
+    keys = []
+    for path in sorted(folder.glob("*.key")):
+        text = path.read_text(encoding="ascii")
+        lines = [line for line in text.splitlines() if line and not line.startswith("-----")]
+        keys.append(Secret(f"TLS key {path.name}", text, lines))
+    return keys
+
+
 def lab_secrets():
     with open(INVENTORY / "group_vars" / "all.yml", encoding="utf-8") as handle:
         values = yaml.safe_load(handle)
     return [Secret("postgres_admin_password", values["postgres_admin_password"]),
-            Secret("redis_password", values["redis_password"])]
+            Secret("redis_password", values["redis_password"])] + tls_keys()
 
 
 SECRETS = dict((s.label, s) for s in [generated("leak-a API_TOKEN"), generated("leak-a API_TOKEN rotated"),

@@ -417,3 +417,17 @@ def test_removal_plan_keeps_a_digest_reference_whose_image_keeps_a_tag():
     tags = {'r/a@sha256:1': ['r/a:broken'], 'r/b@sha256:2': ['r/b:old'], 'r/c@sha256:3': []}
     # r/a's tag stays (another revision may run it): its digest reference stays too, or the tag loses its digest.
     assert app_host.removal_plan(sorted(ids), ids, set(), tags) == (['r/b:old', 'r/b@sha256:2', 'r/c@sha256:3'], [])
+
+
+@pytest.mark.parametrize('tls_ca, exists, expected', [
+    (False, False, {}),
+    (False, True, {}),
+    (True, True, {'/etc/selfhost-langgraph/tls/ca.crt': {'bind': '/etc/selfhost-langgraph/tls/ca.crt', 'mode': 'ro'}}),
+])
+def test_ca_binds(tls_ca, exists, expected):
+    assert app_host.ca_binds(tls_ca, exists=lambda path: exists) == expected
+
+
+def test_ca_binds_refuses_a_missing_ca_before_anything_starts():
+    with pytest.raises(StoreError, match='ca.crt is missing on this host: run playbooks/site.yml'):
+        app_host.ca_binds(True, exists=lambda path: False)

@@ -18,6 +18,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.store_batches i
     plan_stores,
     plan_users,
     redis_instance,
+    redis_port,
     store_uris,
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import encode_password
@@ -111,12 +112,27 @@ def test_batches_per_server_keep_the_order():
     assert group_by(entries, 'postgres_host') == {'pg1': [entries[0], entries[2]], 'pg2': [entries[1]]}
 
 
-@pytest.mark.parametrize('sslmode, admin', [
-    (None, 'prefer'), ('disable', 'prefer'), ('prefer', 'prefer'), ('require', 'require'),
-    ('verify-ca', 'require'), ('verify-full', 'require'),
+@pytest.mark.parametrize('sslmode, ca_cert, admin', [
+    (None, None, 'prefer'), ('disable', None, 'prefer'), ('prefer', None, 'prefer'), ('require', None, 'require'),
+    ('verify-ca', None, 'require'), ('verify-full', None, 'require'),
+    # With the fleet's CA the admin verifies the certificate, not the host name (it may log in over loopback).
+    ('verify-full', '/etc/selfhost-langgraph/tls/ca.crt', 'verify-ca'),
+    ('require', '/etc/selfhost-langgraph/tls/ca.crt', 'verify-ca'),
+    ('prefer', '/etc/selfhost-langgraph/tls/ca.crt', 'prefer'),
 ])
-def test_admin_sslmode(sslmode, admin):
-    assert admin_sslmode(sslmode) == admin
+def test_admin_sslmode(sslmode, ca_cert, admin):
+    assert admin_sslmode(sslmode, ca_cert) == admin
+
+
+@pytest.mark.parametrize('server, port', [
+    (dict(port=6379), 6379),
+    (dict(port=6379, tls=False, tls_port=6380), 6379),
+    (dict(port=6379, tls=True, tls_port=6380), 6380),
+    (dict(port=6379, tls=True), 6379),  # TLS on the one port (deployment_redis's way)
+])
+def test_redis_port(server, port):
+    assert redis_port(server) == port
+    assert redis_instance(dict(server, address='10.0.0.12')) == '10.0.0.12:6379'  # allocations keep their key
 
 
 ROW = dict(type='production', postgres_database='lg_a', postgres_role='lg_a', postgres_host='pg1',
@@ -175,11 +191,23 @@ def test_store_uris(password, redis_password, visible):
                       dict(address='10.0.0.11', port=5432, sslmode='require'),
                       dict(address='10.0.0.12', port=6379, password='redis-secret-pw', tls=True), 3)
     assert pair['database_uri_masked'] == 'postgresql://lg_support_bot:********@10.0.0.11:5432/lg_support_bot?sslmode=require'
-    assert pair['redis_uri_masked'] == 'rediss://lg_support_bot:********@10.0.0.12:6379/3'
+    assert pair['redis_uri_masked'] == 'rediss://lg_support_bot:********@10.0.0.12:6379/3?ssl_cert_reqs=none'
     assert pair['database_uri'].startswith('postgresql://lg_support_bot:%s@' % encode_password(password))
-    assert pair['redis_uri'] == 'rediss://lg_support_bot:%s@10.0.0.12:6379/3' % encode_password(redis_password)
+    assert pair['redis_uri'] == ('rediss://lg_support_bot:%s@10.0.0.12:6379/3?ssl_cert_reqs=none'
+                                 % encode_password(redis_password))
     assert 'redis-secret-pw' not in pair['redis_uri'] and encode_password('redis-secret-pw') not in pair['redis_uri']
     assert visible is None or pair['password_visible'] is visible
+
+
+def test_store_uris_verify_with_the_fleet_ca():
+    ca = '/etc/selfhost-langgraph/tls/ca.crt'
+    pair = store_uris(dict(name='support-bot', password='a-long-random-password-0123', redis_password='another-456'),
+                      dict(address='10.0.0.11', port=5432, sslmode='verify-full', ca_cert=ca),
+                      dict(address='10.0.0.12', port=6379, tls=True, tls_port=6380, ca_cert=ca), 3)
+    assert pair['database_uri_masked'] == ('postgresql://lg_support_bot:********@10.0.0.11:5432/lg_support_bot'
+                                           '?sslmode=verify-full&sslrootcert=' + ca)
+    assert pair['redis_uri_masked'] == ('rediss://lg_support_bot:********@10.0.0.12:6380/3'
+                                        '?ssl_cert_reqs=required&ssl_ca_certs=%s&ssl_check_hostname=true' % ca)
 
 
 def test_plan_derives_the_redis_user_password():

@@ -4,12 +4,14 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import ssl
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import (
+    CA_FILE,
     database_uri,
     encode_password,
     mask_uri_passwords,
@@ -68,6 +70,10 @@ def test_redis_uri_round_trips(password, tls, scheme):
     (dict(sslmode='verify-full'), 'postgresql://lg_x:%61%62@h:5432/lg_x?sslmode=verify-full'),
     (dict(mask=True), 'postgresql://lg_x:********@h:5432/lg_x'),
     (dict(host='::1'), 'postgresql://lg_x:%61%62@[::1]:5432/lg_x'),
+    (dict(sslmode='verify-full', sslrootcert=CA_FILE),
+     'postgresql://lg_x:%61%62@h:5432/lg_x?sslmode=verify-full&sslrootcert=/etc/selfhost-langgraph/tls/ca.crt'),
+    (dict(sslmode='verify-ca', sslrootcert='/ca dir/ca.crt'),
+     'postgresql://lg_x:%61%62@h:5432/lg_x?sslmode=verify-ca&sslrootcert=/ca%20dir/ca.crt'),
 ])
 def test_database_uri_shapes(kwargs, expected):
     args = dict(user='lg_x', password='ab', host='h', port=5432, database='lg_x')
@@ -80,9 +86,20 @@ def test_database_uri_rejects_unknown_sslmode():
         database_uri('u', 'p', 'h', 5432, 'd', sslmode='on')
 
 
+@pytest.mark.parametrize('sslmode', [None, 'prefer', 'require'])
+def test_database_uri_refuses_a_root_certificate_libpq_would_not_read(sslmode):
+    with pytest.raises(ValueError):
+        database_uri('u', 'p', 'h', 5432, 'd', sslmode=sslmode, sslrootcert=CA_FILE)
+
+
 @pytest.mark.parametrize('kwargs, expected', [
     (dict(), 'redis://:%61%62@h:6379/3'),
-    (dict(tls=True), 'rediss://:%61%62@h:6379/3'),
+    (dict(tls=True), 'rediss://:%61%62@h:6379/3?ssl_cert_reqs=none'),
+    (dict(tls=True, ca_file=CA_FILE), 'rediss://:%61%62@h:6379/3?ssl_cert_reqs=required'
+     '&ssl_ca_certs=/etc/selfhost-langgraph/tls/ca.crt&ssl_check_hostname=true'),
+    (dict(tls=False, ca_file=CA_FILE), 'redis://:%61%62@h:6379/3'),
+    (dict(tls=True, ca_file=CA_FILE, mask=True, username='lg_x'), 'rediss://lg_x:********@h:6379/3?ssl_cert_reqs=required'
+     '&ssl_ca_certs=/etc/selfhost-langgraph/tls/ca.crt&ssl_check_hostname=true'),
     (dict(username='app'), 'redis://app:%61%62@h:6379/3'),
     (dict(mask=True), 'redis://:********@h:6379/3'),
     (dict(password=None), 'redis://h:6379/3'),
@@ -118,6 +135,29 @@ def test_libraries_accept_the_uris():
     pool = redis.ConnectionPool.from_url(redis_uri(password, 'h', 6379, 5, tls=True))
     kwargs = pool.connection_kwargs
     assert kwargs['password'] == password and kwargs['db'] == 5 and kwargs['host'] == 'h'
+
+
+def test_the_drivers_read_the_tls_parameters():
+    # What the LangGraph server's drivers make of the URIs: libpq's own
+    # parameters, and redis-py's SSL connection verifying with the CA and the
+    # host name (as in the server, the URI normalized as app_containers does).
+    psycopg2 = pytest.importorskip('psycopg2.extensions')
+    redis = pytest.importorskip('redis')
+    password = 'lab-admin-Pw:/@%#?&'
+    dsn = psycopg2.parse_dsn(normalize_uri(database_uri('lg_x', password, '10.0.0.11', 5432, 'lg_x', 'verify-full',
+                                                        sslrootcert=CA_FILE)))
+    assert (dsn['sslmode'], dsn['sslrootcert'], dsn['password']) == ('verify-full', CA_FILE, password)
+    pool = redis.ConnectionPool.from_url(normalize_uri(redis_uri(password, '10.0.0.12', 6380, 5, tls=True,
+                                                                 username='lg_x', ca_file=CA_FILE)))
+    assert pool.connection_class.__name__ == 'SSLConnection'
+    connection = pool.make_connection()
+    kwargs = pool.connection_kwargs
+    assert (kwargs['ssl_ca_certs'], kwargs['password'], kwargs['username'], kwargs['port']) == \
+        (CA_FILE, password, 'lg_x', 6380)
+    assert connection.check_hostname is True
+    assert connection.cert_reqs == ssl.CERT_REQUIRED
+    unverified = redis.ConnectionPool.from_url(redis_uri(password, 'h', 6380, 5, tls=True)).make_connection()
+    assert unverified.cert_reqs == ssl.CERT_NONE
 
 
 @pytest.mark.parametrize('password', PASSWORDS)
