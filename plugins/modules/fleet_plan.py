@@ -92,6 +92,10 @@ options:
         deployment its C(LANGSMITH_*), C(LANGCHAIN_*) and C(LANGGRAPH_CLOUD_LICENSE_KEY) variables (docs/tracing.md).
         Tracing on without an API key is refused. Keep the keys in Ansible Vault.
     type: dict
+  domain:
+    description: C(langgraph_domain); an entry without C(hostname) is served as C(<name>.<domain>) on the HTTPS edge.
+    type: str
+    default: ""
   autoscale_defaults:
     description: Fleet-wide autoscaling settings the entries inherit.
     type: dict

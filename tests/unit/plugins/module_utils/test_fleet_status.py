@@ -66,3 +66,20 @@ def test_status_data_of_a_deployment_never_deployed():
     assert (new['serving_revision'], new['deployed_at'], new['lock'], new['containers'], new['revisions']) == \
         (None, None, None, [], [])
     assert data['hosts_down'] == []
+
+
+def test_status_shows_the_host_name_and_each_load_balancers_certificates():
+    from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import status_data
+    d = dict(deployments(dict(name='bot'))[0], hostname='bot.agents.example.com')
+    certs = [dict(file='99-fleet.pem', names=['*.agents.example.com'], not_after='2027-11-30T00:00:00Z')]
+    lbs = [dict(lb(backends={}), certificates=certs), dict(lb('lb2'), certificates=[]),
+           dict(lb('lb3'), reachable=False, problem='unreachable')]
+    control = dict(deployments={'bot': dict(revisions=[revision(3, d)], serving=3)})
+    text = '\n'.join(status_lines([d], [app('app1')], lbs, control))
+    assert 'bot (production, lb port 8100, https://bot.agents.example.com): serving revision 3' in text
+    assert 'lb1 HTTPS certificates: *.agents.example.com until 2027-11-30T00:00:00Z' in text
+    assert 'lb2 HTTPS' not in text
+    data = status_data([d], [app('app1')], lbs, control)
+    assert data['deployments'][0]['hostname'] == 'bot.agents.example.com'
+    assert data['edge_certificates'] == [dict(load_balancer='lb1', certificates=certs),
+                                         dict(load_balancer='lb2', certificates=[])]
