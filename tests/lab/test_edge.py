@@ -4,13 +4,18 @@ a roll-out under load over HTTPS, and bad host names refused before any change.
 The tests run in file order, each building on the state the previous one left.
 
 The lab has no DNS for its host names: the test process resolves
-*.edge.lab.test (and bee.other.lab.test) to the load balancer, as a DNS
-record would; everything else is the real path (TLS, SNI, HAProxy, servers)."""
+*.edge.lab.test (and bee.other.lab.test) to both load balancers, as a
+round-robin DNS record would (docs/edge.md), the first answer alternating;
+a client that cannot connect to the first tries the next. Everything else is
+the real path (TLS, SNI, HAProxy, servers)."""
 
 import base64
+import itertools
+import json
 import os
 import socket
 import ssl
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -18,23 +23,34 @@ import urllib.request
 import pytest
 from langgraph_sdk import get_sync_client
 
-from conftest import REGISTRY_FROM_VMS, VMS, ansible, playbook
+from conftest import INVENTORY, REGISTRY_FROM_VMS, REPO, VMS, ansible, playbook, run
 from load import Load
 
 DOMAIN = "edge.lab.test"
 A, B = "edge-a", "edge-b"
 B_HOST = "bee.other.lab.test"
 IMAGE = REGISTRY_FROM_VMS + "/langgraph-demo:{}"
-LB = VMS["lb1"]
+LBS = [VMS["lb1"], VMS["lb2"]]
 STATE = {}
 
 _real_getaddrinfo = socket.getaddrinfo
+_turn = itertools.count()
 
 
 def _lab_dns(host, *args, **kwargs):
     if isinstance(host, str) and (host.endswith("." + DOMAIN) or host == B_HOST):
-        host = LB
+        first = next(_turn) % len(LBS)
+        return [answer for address in LBS[first:] + LBS[:first]
+                for answer in _real_getaddrinfo(address, *args, **kwargs)]
     return _real_getaddrinfo(host, *args, **kwargs)
+
+
+def edge_requests():
+    """{lb: requests its HTTPS frontend has taken}."""
+    found = ansible("langgraph_lb", "ansible.builtin.shell",
+                    "echo 'show stat -1 1 -1' | socat stdio /run/haproxy/admin.sock | grep '^fe_edge,'",
+                    become=True)
+    return {lb: int(r["stdout"].split(",")[7]) for lb, r in found.items()}
 
 
 def entries(a_tag="v1", **extra_a):
@@ -55,7 +71,8 @@ def run_deploy(name, deployments, book="deploy.yml", check=True, **more):
 
 
 def delete_both():
-    run_deploy(None, entries(), "delete.yml", purge=True)
+    for name in (A, B):
+        run_deploy(name, entries(), "delete.yml", purge=True)
 
 
 def url(host):
@@ -139,20 +156,68 @@ def test_sdk_streams_over_https_and_http2_is_offered():
     assert [c.data for c in chunks if c.event == "values"][-1]["slept_s"] >= 3
     context = ssl.create_default_context(cafile=STATE["ca"])
     context.set_alpn_protocols(["h2", "http/1.1"])
-    with socket.create_connection((LB, 443), timeout=10) as raw:
+    with socket.create_connection((LBS[0], 443), timeout=10) as raw:
         with context.wrap_socket(raw, server_hostname=f"{A}.{DOMAIN}") as tls:
             assert tls.selected_alpn_protocol() == "h2"
             assert tls.getpeercert()["notAfter"]
 
 
-def test_roll_out_under_load_over_https_fails_no_request():
+def test_roll_out_under_load_over_https_through_both_lbs_fails_no_request():
+    before = edge_requests()
     with Load(url(f"{A}.{DOMAIN}"), threads=3, max_requests=3000, max_seconds=300) as load:
         run_deploy(A, entries("v2"))
         switched = time.time()
         time.sleep(3)
-    print("HTTPS roll-out:", load.summary())
+    taken = {lb: n - before[lb] for lb, n in edge_requests().items()}
+    print("HTTPS roll-out:", load.summary(), "requests per LB:", taken)
     assert load.failures == [], load.summary()
     assert load.versions_after(switched + 1) == {"v2"}, load.summary()
+    assert all(n > 20 for n in taken.values()), taken
+    assert route_map("lb1") == route_map("lb2")
+
+
+OBSERVED = "TASK [selfhost.langgraph.deploy : Plan every step of the run from what was observed]"
+
+
+def test_with_lb1_down_lb2_serves_and_a_roll_out_completes():
+    """HAProxy on lb1 is stopped only until the roll-out has observed it down (other tests use lb1);
+    the run then goes on without lb1, and a reconcile puts lb1 back in line."""
+    extra = dict(langgraph_deployments=entries("v1"), deployment=A, langgraph_domain=DOMAIN,
+                 deploy_health_timeout=150)
+    command = ["ansible-playbook", "-i", str(INVENTORY), str(REPO / "playbooks" / "deploy.yml"),
+               "-e", json.dumps(extra)]
+    run("docker", "exec", "selfhost-lab-lb1", "systemctl", "stop", "haproxy")
+    stopped = time.time()
+    try:
+        with Load(url(f"{A}.{DOMAIN}"), threads=2, max_requests=2000, max_seconds=120) as load:
+            rollout = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True)
+            output = []
+            for line in rollout.stdout:
+                output.append(line)
+                if line.startswith(OBSERVED):
+                    break
+    finally:
+        run("docker", "exec", "selfhost-lab-lb1", "systemctl", "start", "haproxy")
+    down_for = time.time() - stopped
+    output.extend(rollout.stdout)
+    rollout.wait(timeout=600)
+    output = "".join(output)
+    print("LB-down: lb1 down %.0f s; load meanwhile (lb2 alone): %s" % (down_for, load.summary()))
+    assert load.failures == [] and len(load.answers) > 10, load.summary()
+    assert "wave 1/1: switched 1 deployment(s) on 1 load balancer(s)" in output, output[-3000:]
+    assert "down: lb1" in output, output[-3000:]
+    # lb1 missed the roll-out: the next run puts it in line; then both serve the new revision.
+    playbook("reconcile.yml", extra_vars=dict(langgraph_deployments=entries("v1"), deployment=A,
+                                              langgraph_domain=DOMAIN))
+    for lb in LBS:
+        request = urllib.request.Request(f"https://{lb}/runs/wait", headers={"Host": f"{A}.{DOMAIN}",
+                                                                           "Content-Type": "application/json"},
+                                         data=b'{"assistant_id": "agent", "input": {"message": "x"}}')
+        context = ssl.create_default_context(cafile=STATE["ca"])
+        context.check_hostname = False  # addressed by IP: no SNI, the Host header picks the deployment
+        with urllib.request.urlopen(request, timeout=60, context=context) as answer:
+            assert json.loads(answer.read())["version"] == "v1", lb
 
 
 def test_delete_removes_the_host_names():
