@@ -102,7 +102,7 @@ bundles:
   contains:
     file: {description: Bundle file name in O(dest)., type: str}
     names: {description: DNS names it covers., type: list, elements: str}
-    not_after: {description: Expiry, UTC (ISO 8601)., type: str}
+    not_after: {description: 'Expiry in UTC, ISO 8601.', type: str}
     issuer: {description: Issuer name., type: str}
 ca_certificate:
   description: Path of the fleet CA certificate clients trust (fleet_ca only).

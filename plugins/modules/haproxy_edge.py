@@ -93,7 +93,6 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.edge import (
-    parse_map,
     parse_show_map,
     plan_routes,
     render_map,

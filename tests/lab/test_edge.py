@@ -16,6 +16,7 @@ import os
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -98,7 +99,7 @@ def edge(lab, tmp_path_factory):
     playbook("site.yml", "--limit", "langgraph_lb", extra_vars=dict(
         haproxy_edge_enabled=True, haproxy_edge_fleet_ca=True, haproxy_edge_fleet_ca_dir=str(ca_dir),
         haproxy_edge_fleet_ca_names=[B_HOST], langgraph_domain=DOMAIN))
-    STATE["ca"] = str(ca_dir / "ca.crt")
+    STATE["ca"], STATE["ca_dir"] = str(ca_dir / "ca.crt"), str(ca_dir)
     saved = os.environ.get("SSL_CERT_FILE")
     os.environ["SSL_CERT_FILE"] = STATE["ca"]  # httpx (the SDK) and urllib trust the fleet CA
     socket.getaddrinfo = _lab_dns
@@ -134,6 +135,43 @@ def test_two_deployments_on_443_told_apart_by_host_name():
         thread = sdk.threads.create()
         result = sdk.runs.wait(thread["thread_id"], "agent", input={"message": "hi"})
         assert result["version"] == version, (host, result)
+
+
+def test_status_shows_the_address_and_each_lbs_certificates():
+    result = playbook("status.yml", extra_vars=dict(langgraph_deployments=entries(), deployment=A,
+                                                    langgraph_domain=DOMAIN))
+    text = result.stdout + result.stderr
+    assert f"https://{A}.{DOMAIN}" in text, text[-3000:]
+    for lb in ("lb1", "lb2"):
+        assert f"{lb} HTTPS certificates: *.{DOMAIN}, {B_HOST} until 20" in text, text[-3000:]
+
+
+def test_a_new_certificate_reloads_without_dropping_a_stream():
+    sdk = get_sync_client(url=url(f"{A}.{DOMAIN}"), timeout=60, api_key=None)
+    thread = sdk.threads.create()
+    outcome = {}
+
+    def consume():
+        try:
+            chunks = list(sdk.runs.stream(thread["thread_id"], "agent", input={"message": "s", "sleep_s": 12},
+                                          stream_mode=["values"]))
+            outcome["values"] = [c.data for c in chunks if c.event == "values"]
+        except Exception as exc:  # reported below
+            outcome["exception"] = repr(exc)
+
+    worker = threading.Thread(target=consume, daemon=True)
+    worker.start()
+    time.sleep(2)
+    playbook("site.yml", "--limit", "langgraph_lb", extra_vars=dict(
+        haproxy_edge_enabled=True, haproxy_edge_fleet_ca=True, haproxy_edge_fleet_ca_dir=STATE["ca_dir"],
+        haproxy_edge_fleet_ca_names=[B_HOST, f"more.{B_HOST}"], langgraph_domain=DOMAIN))
+    worker.join(timeout=60)
+    assert "exception" not in outcome and outcome["values"][-1]["slept_s"] >= 12, outcome
+    context = ssl.create_default_context(cafile=STATE["ca"])
+    for lb in LBS:
+        with socket.create_connection((lb, 443), timeout=10) as raw:
+            with context.wrap_socket(raw, server_hostname=f"more.{B_HOST}") as tls:
+                assert ("DNS", f"more.{B_HOST}") in tls.getpeercert()["subjectAltName"], lb
 
 
 def test_unknown_host_name_gets_404_not_another_deployment():
