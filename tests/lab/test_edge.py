@@ -13,6 +13,7 @@ import base64
 import itertools
 import json
 import os
+import pathlib
 import socket
 import ssl
 import subprocess
@@ -125,6 +126,25 @@ def test_bad_host_names_are_refused_before_any_change():
     assert result.returncode != 0
     assert f"have the same host name {B_HOST}" in result.stdout + result.stderr
     assert route_map() == before
+
+
+def test_a_certificate_that_fits_neither_its_key_nor_its_name_is_refused_before_any_change(tmp_path):
+    crt_list = "cat /etc/haproxy/langgraph-certs.list /etc/haproxy/certs/expiry.json"
+    before = {lb: r["stdout"] for lb, r in ansible("langgraph_lb", "ansible.builtin.command", crt_list,
+                                                   become=True).items()}
+    bundle = pathlib.Path(STATE["ca_dir"], "bundles", "99-fleet.pem").read_text()
+    key = tmp_path / "other.key"
+    key.write_text(bundle[bundle.index("-----BEGIN PRIVATE KEY-----"):])
+    result = playbook("site.yml", "--limit", "langgraph_lb", check=False, extra_vars=dict(
+        haproxy_edge_enabled=True, langgraph_domain=DOMAIN,
+        haproxy_edge_certificates=[dict(cert=STATE["ca"], key=str(key), hostnames=[f"x.{DOMAIN}"])]))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "the edge certificates have 2 problems; nothing was changed" in output, output[-3000:]
+    assert "does not match its key" in output and f"does not cover x.{DOMAIN}" in output, output[-3000:]
+    after = {lb: r["stdout"] for lb, r in ansible("langgraph_lb", "ansible.builtin.command", crt_list,
+                                                  become=True).items()}
+    assert after == before
 
 
 def test_two_deployments_on_443_told_apart_by_host_name():
