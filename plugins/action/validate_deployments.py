@@ -24,6 +24,7 @@ def context_of(args):
         autoscale_defaults=dict(args.get('autoscale_defaults') or {}),
         secrets_key=args.get('secrets_key') or '',
         tracing=args.get('tracing') or {},
+        domain=args.get('domain') or '',
     )
 
 

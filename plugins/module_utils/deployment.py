@@ -21,6 +21,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import d
 from ansible_collections.selfhost.langgraph.plugins.module_utils.revision_plan import (
     fingerprint, secrets_mac, validate_image)
 from ansible_collections.selfhost.langgraph.plugins.module_utils import redis_instance
+from ansible_collections.selfhost.langgraph.plugins.module_utils import edge
 from ansible_collections.selfhost.langgraph.plugins.module_utils import tracing as tracing_env
 
 # Seed 001: development 1 CPU, 1 GB, one container; production 2 CPU, 2 GB, up to 10.
@@ -72,6 +73,8 @@ FIELDS = [
     Field('max_replicas', 'int', "Most containers, at most the type's limit (development 1, production 10); "
                                  "the type's limit when omitted."),
     Field('lb_port', 'int', 'Port on every load balancer that serves the deployment.'),
+    Field('hostname', 'str', 'Host name the HTTPS edge of every load balancer serves the deployment on '
+                             '(docs/edge.md); <name>.<langgraph_domain> when omitted.'),
     Field('env', 'dict', 'Environment of the server (not secret: it is recorded with each revision).',
           default={}),
     Field('secrets', 'dict', 'Secret environment (from Ansible Vault): only the names are recorded.',
@@ -295,6 +298,15 @@ def _parse_entry(entry, context):
         problems.append('lb_port must be a port from 1 to 65535, not %d' % values['lb_port'])
     elif values['lb_port'] in context.get('reserved_ports', {}):
         problems.append('lb_port %d is taken by %s' % (values['lb_port'], context['reserved_ports'][values['lb_port']]))
+    hostname = None
+    if values['hostname'] is not None:
+        problem = edge.hostname_problem(values['hostname'])
+        if problem:
+            problems.append(problem)
+        else:
+            hostname = values['hostname']
+    elif name is not None and context.get('domain'):
+        hostname = edge.deployment_hostname(name, None, context['domain'])
     problems += _env_problems(values['env'], 'env')
     problems += _env_problems(values['secrets'], 'secret')
     if values['migrate_command'] is not None and (
@@ -335,7 +347,7 @@ def _parse_entry(entry, context):
     limits = TYPES[values['type']]
     normalized = dict(
         name=name, image=image, type=values['type'], cpus=limits['cpus'], memory_mb=limits['memory_mb'],
-        min_replicas=bounds[0], max_replicas=bounds[1], lb_port=values['lb_port'],
+        min_replicas=bounds[0], max_replicas=bounds[1], lb_port=values['lb_port'], hostname=hostname,
         migrate_command=values['migrate_command'], env=env, secret_names=secret_names,
         postgres_host=values['postgres_host'], redis_host=values['redis_host'],
         redis_isolation=values['redis_isolation'], redis_maxmemory=values['redis_maxmemory'],
@@ -355,11 +367,15 @@ def parse_deployments(entries, context=None):
     context: image_required and lb_port_required (bools), secrets_key (the key of the secrets'
     fingerprint), tracing (the fleet's LangSmith settings, see tracing.fleet_settings),
     control_database, postgres_hosts and redis_hosts (inventory names, to check pins),
-    reserved_ports ({port: what uses it}), autoscale_defaults (the fleet's values of AUTOSCALE_DEFAULTS).
+    reserved_ports ({port: what uses it}), domain (langgraph_domain: default host names), autoscale_defaults (the fleet's values of AUTOSCALE_DEFAULTS).
     Raises DeploymentError listing every problem of every entry.
     """
     context = dict(context or {})
     context['tracing_settings'], problems = tracing_env.fleet_settings(context.get('tracing'))
+    problem = edge.domain_problem(context.get('domain'))
+    if problem:
+        problems.append(problem)
+        context['domain'] = None
     if entries is None:
         entries = []
     if not isinstance(entries, (list, tuple)):
@@ -383,7 +399,7 @@ def parse_deployments(entries, context=None):
 
 def _fleet_problems(parsed):
     problems = []
-    for key, what in (('name', 'name'), ('lb_port', 'lb_port')):
+    for key, what in (('name', 'name'), ('lb_port', 'lb_port'), ('hostname', 'host name')):
         seen = {}
         for entry in parsed:
             value = entry[key]

@@ -96,7 +96,9 @@ def status_lines(deployments, apps, lbs, control):
         revisions = state.get('revisions') or []
         serving = state.get('serving')
         served = [r for r in revisions if r['number'] == serving]
-        head = '%s (%s, lb port %s): serving revision %s' % (d['name'], d['type'], d['lb_port'], serving or 'none')
+        head = '%s (%s, lb port %s%s): serving revision %s' % (
+            d['name'], d['type'], d['lb_port'], ', https://%s' % d['hostname'] if d.get('hostname') else '',
+            serving or 'none')
         if served:
             head += ' since %s' % served[0].get('deployed_at')
         lock = (control.get('busy') or {}).get(d['name']) or state.get('lock')
@@ -127,10 +129,18 @@ def status_lines(deployments, apps, lbs, control):
                                                        r.get('created_by') or '', reason))
         if not revisions:
             lines.append('    (none yet)')
+    for lb in lbs:
+        if lb['reachable'] and lb.get('certificates'):
+            lines.append('%s HTTPS certificates: %s' % (lb['name'], certificates_text(lb['certificates'])))
     for host in apps + lbs:
         if not host['reachable']:
             lines.append('%s %s' % (host['name'], _down(host, known)))
     return lines
+
+
+def certificates_text(certificates):
+    return '; '.join('%s until %s' % (', '.join(c.get('names') or [c.get('file', '?')]), c.get('not_after', '?'))
+                     for c in certificates)
 
 
 def _lb_servers(lbs, deployment, name):
@@ -178,7 +188,7 @@ def status_data(deployments, apps, lbs, control):
                                                server_name(host['name'], c['revision'], c['replica']))))
         lock = (control.get('busy') or {}).get(d['name']) or state.get('lock')
         result.append(dict(
-            name=d['name'], type=d['type'], lb_port=d.get('lb_port'),
+            name=d['name'], type=d['type'], lb_port=d.get('lb_port'), hostname=d.get('hostname'),
             serving_revision=serving,
             deployed_at=served[0].get('deployed_at') if served else None,
             desired_replicas=state.get('replicas'),
@@ -195,4 +205,6 @@ def status_data(deployments, apps, lbs, control):
     down = [dict(name=host['name'], problem=host.get('problem') or 'no answer',
                  last_seen=(known.get(host['name']) or {}).get('last_seen'))
             for host in apps + lbs if not host['reachable']]
-    return dict(version=STATUS_VERSION, deployments=result, hosts_down=down)
+    certificates = [dict(load_balancer=lb['name'], certificates=lb.get('certificates') or [])
+                    for lb in lbs if lb['reachable']]
+    return dict(version=STATUS_VERSION, deployments=result, hosts_down=down, edge_certificates=certificates)

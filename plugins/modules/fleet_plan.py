@@ -82,6 +82,10 @@ options:
     description: Name of the control database.
     type: str
     default: langgraph_control
+  domain:
+    description: C(langgraph_domain); an entry without C(hostname) is served as C(<name>.<domain>) on the HTTPS edge.
+    type: str
+    default: ""
   autoscale_defaults:
     description: Fleet-wide autoscaling settings the entries inherit.
     type: dict

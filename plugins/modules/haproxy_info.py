@@ -60,6 +60,10 @@ options:
         (RV(old_workers_counted=false)).
     type: path
     default: /run/haproxy-master.sock
+  certificates_file:
+    description: Where the haproxy role notes the HTTPS edge's certificates and their expiry (docs/edge.md).
+    type: path
+    default: /etc/haproxy/certs/expiry.json
 notes:
   - A deployment is reported when HAProxy has its frontend or backend or when its file exists, so a file HAProxy
     has not loaded (or a backend without a file) shows as such.
@@ -169,6 +173,12 @@ backends:
       queue_average: 0.0
       total: 4.2
       old_sessions: 0
+certificates:
+  description: The HTTPS edge's certificates (docs/edge.md) with their names and expiry; empty without the edge.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{file: 99-fleet.pem, names: ['*.agents.example.com'], not_after: '2027-11-30T16:20:00Z', issuer: CN=fleet CA}]
 old_workers_counted:
   description: Whether the old workers' sessions were read (the master CLI socket exists).
   returned: always
@@ -191,6 +201,7 @@ window:
   sample: 5.0
 '''
 
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -208,6 +219,7 @@ def main():
             samples=dict(type='int', default=1),
             window=dict(type='float', default=0.0),
             master_socket=dict(type='path', default='/run/haproxy-master.sock'),
+            certificates_file=dict(type='path', default='/etc/haproxy/certs/expiry.json'),
         ),
         supports_check_mode=True,
     )
@@ -217,7 +229,19 @@ def main():
         result = observe(RuntimeAPI(p['socket']), p['config_dir'], p['samples'], p['window'], master=master)
     except HAProxyError as e:
         module.fail_json(msg=str(e))
+    result['certificates'] = read_certificates(p['certificates_file'])
     module.exit_json(changed=False, **result)
+
+
+def read_certificates(path):
+    """The HTTPS edge's certificates as the haproxy role noted them (names, expiry), or [] without the edge."""
+    try:
+        with open(path) as f:
+            found = json.load(f)
+    except (IOError, OSError, ValueError):
+        return []
+    return [dict((k, c.get(k)) for k in ('file', 'names', 'not_after', 'issuer')) for c in found
+            if isinstance(c, dict)]
 
 
 if __name__ == '__main__':

@@ -64,6 +64,10 @@ options:
     description: Name of the control database (a deployment may not be named like it).
     type: str
     default: langgraph_control
+  domain:
+    description: C(langgraph_domain); an entry without C(hostname) is served as C(<name>.<domain>) on the HTTPS edge.
+    type: str
+    default: ""
   autoscale_defaults:
     description: The fleet's values of target_concurrency, jobs_per_container, autoscale_queue,
       autoscale_tolerance and scale_down_delay, which entries inherit.

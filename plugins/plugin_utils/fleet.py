@@ -92,7 +92,8 @@ def lb_hosts(task_vars, names, result_name):
         result = observation_of(task_vars, name, result_name)
         ok = answered(result)
         lbs.append(dict(name=name, reachable=ok, backends=dict((result or {}).get('backends') or {}) if ok else {},
-                        sampled_at=(result or {}).get('sampled_at'), problem=None if ok else _problem(result)))
+                        sampled_at=(result or {}).get('sampled_at'), problem=None if ok else _problem(result),
+                        certificates=list((result or {}).get('certificates') or []) if ok else []))
     return lbs
 
 

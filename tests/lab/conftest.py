@@ -12,7 +12,7 @@ INVENTORY = REPO / "lab" / "inventory"
 REGISTRY_FROM_HOST = "127.0.0.1:" + os.environ.get("LAB_REGISTRY_PORT", "5000")
 REGISTRY_FROM_VMS = "172.30.213.5:5000"
 VMS = {"pg1": "172.30.213.11", "redis1": "172.30.213.12", "app1": "172.30.213.21",
-       "app2": "172.30.213.22", "lb1": "172.30.213.31"}
+       "app2": "172.30.213.22", "lb1": "172.30.213.31", "lb2": "172.30.213.32"}
 
 
 def run(*args, check=True, **kwargs):

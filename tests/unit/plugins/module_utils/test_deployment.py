@@ -86,6 +86,8 @@ def test_fingerprint_follows_image_env_and_secret_names():
     ({'lb_port': None}, ['lb_port is missing']),
     ({'lb_port': 70000}, ['lb_port must be a port from 1 to 65535']),
     ({'lb_port': 8404}, ['lb_port 8404 is taken by the HAProxy statistics page']),
+    ({'hostname': 'Bot_1.example.com'}, ["hostname 'Bot_1.example.com' is not a valid DNS name"]),
+    ({'hostname': 'bot'}, ['needs a domain']),
     ({'env': {'1BAD': 'x'}}, ["env name '1BAD' is not a valid environment variable name"]),
     ({'env': {'DATABASE_URI': 'x'}}, ['env must not set DATABASE_URI']),
     ({'secrets': {'REDIS_URI': 'x'}}, ['secret must not set REDIS_URI']),
@@ -131,6 +133,23 @@ def test_every_problem_of_every_entry_in_one_message():
 def test_duplicate_names():
     with pytest.raises(DeploymentError, match='have the same name support-bot'):
         parse(entry(), entry(lb_port=9000))
+
+
+@pytest.mark.parametrize('over, domain, hostname', [
+    ({}, '', None),
+    ({}, 'agents.example.com', 'support-bot.agents.example.com'),
+    ({'hostname': 'chat.example.org'}, 'agents.example.com', 'chat.example.org'),
+    ({'hostname': 'chat.example.org'}, '', 'chat.example.org'),
+])
+def test_hostname_is_its_own_or_name_dot_domain(over, domain, hostname):
+    assert parse(entry(**over), domain=domain)[0]['hostname'] == hostname
+
+
+def test_duplicate_host_names_and_a_bad_domain():
+    with pytest.raises(DeploymentError, match='support-bot and other have the same host name support-bot.a.example'):
+        parse(entry(), entry(name='other', lb_port=9000, hostname='support-bot.a.example'), domain='a.example')
+    with pytest.raises(DeploymentError, match="langgraph_domain 'Agents' needs a domain"):
+        parse(entry(), domain='Agents')
 
 
 def test_lb_port_not_needed_for_stores_only():

@@ -100,3 +100,20 @@ def test_status_shows_when_each_deployment_was_last_used():
 def test_last_used_text(usage, expected):
     from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import last_used_text
     assert last_used_text(usage, 1764500000.0) == expected
+
+
+def test_status_shows_the_host_name_and_each_load_balancers_certificates():
+    from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import status_data
+    d = dict(deployments(dict(name='bot'))[0], hostname='bot.agents.example.com')
+    certs = [dict(file='99-fleet.pem', names=['*.agents.example.com'], not_after='2027-11-30T00:00:00Z')]
+    lbs = [dict(lb(backends={}), certificates=certs), dict(lb('lb2'), certificates=[]),
+           dict(lb('lb3'), reachable=False, problem='unreachable')]
+    control = dict(deployments={'bot': dict(revisions=[revision(3, d)], serving=3)})
+    text = '\n'.join(status_lines([d], [app('app1')], lbs, control))
+    assert 'bot (production, lb port 8100, https://bot.agents.example.com): serving revision 3' in text
+    assert 'lb1 HTTPS certificates: *.agents.example.com until 2027-11-30T00:00:00Z' in text
+    assert 'lb2 HTTPS' not in text
+    data = status_data([d], [app('app1')], lbs, control)
+    assert data['deployments'][0]['hostname'] == 'bot.agents.example.com'
+    assert data['edge_certificates'] == [dict(load_balancer='lb1', certificates=certs),
+                                         dict(load_balancer='lb2', certificates=[])]
