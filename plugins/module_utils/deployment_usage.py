@@ -31,7 +31,6 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
-from ansible_collections.selfhost.langgraph.plugins.module_utils.store_batches import admin_sslmode
 
 # The columns migration 8 added (last_run_at, db_writes).
 RUNS_VERSION = 8
@@ -53,26 +52,6 @@ SELECT extract(epoch FROM max(newest))::float8 FROM (
     SELECT (SELECT max(r.created_at) FROM runs r WHERE r.status = s.status AND r.created_at <= now()) AS newest
     FROM statuses s WHERE s.status IS NOT NULL
 ) AS per_status"""
-
-
-def servers_argument_spec():
-    """The postgres_servers option (the postgres_servers filter's list) of the modules that record use."""
-    return dict(type='list', elements='dict', default=[], options=dict(
-        host=dict(type='str', required=True),
-        address=dict(type='str', required=True),
-        port=dict(type='int', default=5432),
-        login_host=dict(type='str'),
-        admin_user=dict(type='str', default='langgraph_admin'),
-        admin_password=dict(type='str', no_log=True),
-        sslmode=dict(type='str'),
-    ))
-
-
-def server_login(server, connect_timeout):
-    """postgres_connect's parameters for one postgres_servers entry, as the admin."""
-    return dict(login_host=server.get('login_host') or server['address'], login_port=server['port'],
-                login_user=server['admin_user'], login_password=server.get('admin_password'),
-                ssl_mode=admin_sslmode(server.get('sslmode')), ca_cert=None, connect_timeout=connect_timeout)
 
 
 def counters(load_balancers):

@@ -27,6 +27,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import S
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import postgres_name, redis_user_name
 from ansible_collections.selfhost.langgraph.plugins.module_utils.passwords import derived_password, derived_redis_password
 from ansible_collections.selfhost.langgraph.plugins.module_utils.uris import (
+    SSLMODES,
     database_uri,
     mask_uri_passwords,
     redis_uri,
@@ -211,11 +212,36 @@ def plan_record(entry, recorded, postgres_done, redis_done):
 
 # --- doing ----------------------------------------------------------------------------------------
 
-def _postgres_params(server, p):
+def postgres_servers_option(required=False):
+    """The postgres_servers option (the postgres_servers filter's list) of every module that logs in to the
+    deployments' Postgres hosts as the admin."""
+    option = dict(type='list', elements='dict', options=dict(
+        host=dict(type='str', required=True),
+        address=dict(type='str', required=True),
+        port=dict(type='int', default=5432),
+        login_host=dict(type='str'),
+        admin_user=dict(type='str', default='langgraph_admin'),
+        admin_password=dict(type='str', no_log=True),
+        sslmode=dict(type='str', choices=list(SSLMODES)),
+        ca_cert=dict(type='path'),
+    ))
+    if required:
+        option['required'] = True
+    else:
+        option['default'] = []
+    return option
+
+
+def postgres_login(server, connect_timeout):
+    """postgres_connect's parameters for one postgres_servers entry, as the admin."""
     return dict(login_host=server.get('login_host') or server['address'], login_port=server['port'],
                 login_user=server['admin_user'], login_password=server.get('admin_password'),
                 ssl_mode=admin_sslmode(server.get('sslmode'), server.get('ca_cert')), ca_cert=server.get('ca_cert'),
-                connect_timeout=p['connect_timeout'])
+                connect_timeout=connect_timeout)
+
+
+def _postgres_params(server, p):
+    return postgres_login(server, p['connect_timeout'])
 
 
 def postgres_stage(server, entries, p, check_mode, warn):

@@ -21,9 +21,11 @@ description:
   - O(step=notified) records that O(notified) were told, so that the next run does not tell them again until they
     were used. O(step=confirm) returns which of O(names) have a backup made since O(since), the condition of
     a delete.
+  - O(postgres_servers) serve to read the deployments' newest runs as M(selfhost.langgraph.deployment_usage) does; without them requests alone count.
 author:
   - selfhost.langgraph maintainers (@selfhost)
 extends_documentation_fragment:
+  - selfhost.langgraph.postgres_servers
   - selfhost.langgraph.postgres
 attributes:
   check_mode:
@@ -84,40 +86,6 @@ options:
     description: Epoch; O(step=confirm) counts backups made at or after it.
     type: float
     default: 0
-  postgres_servers:
-    description:
-      - How to reach each Postgres host as the admin (the C(postgres_servers) filter), to read the newest run of the
-        deployments as M(selfhost.langgraph.deployment_usage) does. Empty reads no runs; requests still count.
-    type: list
-    elements: dict
-    default: []
-    version_added: 0.2.0
-    suboptions:
-      host:
-        description: Inventory name of the Postgres host.
-        type: str
-        required: true
-      address:
-        description: Its address.
-        type: str
-        required: true
-      port:
-        description: Its port.
-        type: int
-        default: 5432
-      login_host:
-        description: Where the control host connects to it; O(postgres_servers[].address) when omitted.
-        type: str
-      admin_user:
-        description: The admin role.
-        type: str
-        default: langgraph_admin
-      admin_password:
-        description: The admin role's password.
-        type: str
-      sslmode:
-        description: C(sslmode) of the deployments' URIs; the admin connection is encrypted when they are.
-        type: str
   control_host:
     description: Inventory name of the control host, where deployments recorded without a Postgres host live.
     type: str
@@ -172,12 +140,13 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.connection impo
     postgres_connect,
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
+from ansible_collections.selfhost.langgraph.plugins.module_utils.store_batches import postgres_login, postgres_servers_option
 
 
 def observe(conn, p, check_mode, version):
     """Record the last use of every declared deployment (as each tick does) and decide."""
     def connect(server, database):
-        return postgres_connect(usage.server_login(server, p['connect_timeout']), database)
+        return postgres_connect(postgres_login(server, p['connect_timeout']), database)
 
     servers = dict((s['host'], s) for s in p['postgres_servers'])
     now, used_at, problems = usage.record(conn, version, [d['name'] for d in p['deployments']],
@@ -211,7 +180,7 @@ def main():
         notified=dict(type='list', elements='str', default=[]),
         names=dict(type='list', elements='str', default=[]),
         since=dict(type='float', default=0),
-        postgres_servers=usage.servers_argument_spec(),
+        postgres_servers=postgres_servers_option(),
         control_host=dict(type='str', default=''),
         run_checks=dict(type='int', default=50),
     )

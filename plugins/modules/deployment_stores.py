@@ -43,6 +43,7 @@ author:
 requirements:
   - psycopg2 (Debian package C(python3-psycopg2)) and redis-py (C(python3-redis)) where the module runs
 extends_documentation_fragment:
+  - selfhost.langgraph.postgres_servers
   - selfhost.langgraph.postgres
 attributes:
   check_mode:
@@ -109,46 +110,6 @@ options:
         description: Must be V(true) with O(deployments[].state=absent); dropping a deployment's data is never implicit.
         type: bool
         default: false
-  postgres_servers:
-    description: The Postgres hosts the deployments are on.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      host:
-        description: Inventory name of the host.
-        type: str
-        required: true
-      address:
-        description: Address the LangGraph servers reach it at (in the URIs).
-        type: str
-        required: true
-      port:
-        description: Port of Postgres.
-        type: int
-        default: 5432
-      login_host:
-        description: Address the module logs in at as the admin; V(127.0.0.1) for the host the module runs on. Defaults to O(postgres_servers[].address).
-        type: str
-      admin_user:
-        description: Admin role (C(postgres_admin_user)); needs C(CREATEDB) and C(CREATEROLE).
-        type: str
-        default: langgraph_admin
-      admin_password:
-        description: Password of the admin role.
-        type: str
-      sslmode:
-        description:
-          - C(sslmode) added to the database URIs (set it when the server has TLS, V(verify-full) with O(postgres_servers[].ca_cert)).
-          - With it the admin connection requires TLS too, and with O(postgres_servers[].ca_cert) verifies the certificate
-            (C(verify-ca), not its host name, since O(postgres_servers[].login_host) may be loopback).
-        type: str
-        choices: [disable, allow, prefer, require, verify-ca, verify-full]
-      ca_cert:
-        description:
-          - CA certificate file that verifies the server's certificate, at the same path on the host the module runs on and
-            in the LangGraph servers' containers; added to the database URIs as C(sslrootcert).
-        type: path
   redis_servers:
     description: The Redis hosts the deployments are on.
     type: list
@@ -296,9 +257,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.connection impo
 from ansible_collections.selfhost.langgraph.plugins.module_utils import redis_instance
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import validate_deployment_name
-from ansible_collections.selfhost.langgraph.plugins.module_utils.store_batches import run_stores
-
-SSLMODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']
+from ansible_collections.selfhost.langgraph.plugins.module_utils.store_batches import postgres_servers_option, run_stores
 
 
 def main():
@@ -315,16 +274,7 @@ def main():
             state=dict(type='str', default='present', choices=['present', 'absent']),
             purge=dict(type='bool', default=False),
         )),
-        postgres_servers=dict(type='list', elements='dict', default=[], options=dict(
-            host=dict(type='str', required=True),
-            address=dict(type='str', required=True),
-            port=dict(type='int', default=5432),
-            login_host=dict(type='str'),
-            admin_user=dict(type='str', default='langgraph_admin'),
-            admin_password=dict(type='str', no_log=True),
-            sslmode=dict(type='str', choices=SSLMODES),
-            ca_cert=dict(type='path'),
-        )),
+        postgres_servers=postgres_servers_option(),
         redis_servers=dict(type='list', elements='dict', default=[], options=dict(
             host=dict(type='str', required=True),
             address=dict(type='str', required=True),

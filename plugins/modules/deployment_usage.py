@@ -24,9 +24,11 @@ description:
     (C(pg_stat_database)); only those that wrote since the last look, and whose requests did not already show use,
     are opened, at most O(run_checks) per call, the longest idle first. The others are opened by a later call.
   - Only deployments that have a database are recorded. A deployment seen for the first time counts as used now.
+  - Without O(postgres_servers) no deployment's runs are read; requests still count.
 author:
   - selfhost.langgraph maintainers (@selfhost)
 extends_documentation_fragment:
+  - selfhost.langgraph.postgres_servers
   - selfhost.langgraph.postgres
 attributes:
   check_mode:
@@ -50,39 +52,6 @@ options:
       did not answer is left out; its counters are compared on its next answer.
     type: dict
     default: {}
-  postgres_servers:
-    description:
-      - How to reach each Postgres host as the admin (the C(postgres_servers) filter). Empty reads no runs; requests
-        still count.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      host:
-        description: Inventory name of the Postgres host.
-        type: str
-        required: true
-      address:
-        description: Its address.
-        type: str
-        required: true
-      port:
-        description: Its port.
-        type: int
-        default: 5432
-      login_host:
-        description: Where the control host connects to it; O(postgres_servers[].address) when omitted.
-        type: str
-      admin_user:
-        description: The admin role.
-        type: str
-        default: langgraph_admin
-      admin_password:
-        description: The admin role's password.
-        type: str
-      sslmode:
-        description: C(sslmode) of the deployments' URIs; the admin connection is encrypted when they are.
-        type: str
   control_host:
     description: Inventory name of the control host, where deployments recorded without a Postgres host live.
     type: str
@@ -144,6 +113,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.connection impo
     postgres_connect,
 )
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
+from ansible_collections.selfhost.langgraph.plugins.module_utils.store_batches import postgres_login, postgres_servers_option
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import validate_deployment_name
 
 
@@ -152,7 +122,7 @@ def main():
     spec.update(
         deployments=dict(type='list', elements='str', required=True),
         load_balancers=dict(type='dict', default={}),
-        postgres_servers=usage.servers_argument_spec(),
+        postgres_servers=postgres_servers_option(),
         control_host=dict(type='str', default=''),
         record=dict(type='bool', default=True),
         run_checks=dict(type='int', default=50),
@@ -173,7 +143,7 @@ def main():
     servers = dict((s['host'], s) for s in p['postgres_servers'])
 
     def connect(server, database):
-        return postgres_connect(usage.server_login(server, p['connect_timeout']), database)
+        return postgres_connect(postgres_login(server, p['connect_timeout']), database)
 
     try:
         conn = postgres_connect(p, p['control_database'])

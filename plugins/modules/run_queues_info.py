@@ -68,6 +68,7 @@ options:
       sslmode:
         description: C(sslmode) of the deployments' URIs; the admin connection is encrypted when they are.
         type: str
+        choices: [disable, allow, prefer, require, verify-ca, verify-full]
       ca_cert:
         description: CA certificate file on this host; with it the admin connection verifies the server's certificate (C(verify-ca)).
         type: path
@@ -108,23 +109,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.connection import check_libraries, postgres_connect
 from ansible_collections.selfhost.langgraph.plugins.module_utils.run_queues import count_all, targets
-from ansible_collections.selfhost.langgraph.plugins.module_utils.store_batches import admin_sslmode
+from ansible_collections.selfhost.langgraph.plugins.module_utils.store_batches import postgres_login, postgres_servers_option
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             deployments=dict(type='dict', required=True),
-            postgres_servers=dict(type='list', elements='dict', required=True, options=dict(
-                host=dict(type='str', required=True),
-                address=dict(type='str', required=True),
-                port=dict(type='int', default=5432),
-                login_host=dict(type='str'),
-                admin_user=dict(type='str', default='langgraph_admin'),
-                admin_password=dict(type='str', no_log=True),
-                sslmode=dict(type='str'),
-                ca_cert=dict(type='path'),
-            )),
+            postgres_servers=postgres_servers_option(required=True),
             parallel=dict(type='int', default=8),
             connect_timeout=dict(type='int', default=10),
         ),
@@ -135,11 +127,7 @@ def main():
     servers = dict((s['host'], s) for s in p['postgres_servers'])
 
     def connect(server, database):
-        params = dict(login_host=server.get('login_host') or server['address'], login_port=server['port'],
-                      login_user=server['admin_user'], login_password=server.get('admin_password'),
-                      ssl_mode=admin_sslmode(server.get('sslmode'), server.get('ca_cert')), ca_cert=server.get('ca_cert'),
-                      connect_timeout=p['connect_timeout'])
-        return postgres_connect(params, database)
+        return postgres_connect(postgres_login(server, p['connect_timeout']), database)
 
     todo, failures = targets(p['deployments'], servers)
     queues, problems = count_all(todo, connect, p['parallel'])
