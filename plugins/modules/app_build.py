@@ -20,7 +20,7 @@ description:
     writes for it on O(base_image), and names the image C(REGISTRY/NAME:src-KEY), KEY a hash of the app's content
     and that Dockerfile. Then on the builder (the task's C(delegate_to)) it builds with the classic Docker builder
     (its layer cache makes a rebuild after a small change quick) and pushes only the images the registry does not
-    have yet: the same source is never built twice.
+    have yet, so the same source is never built twice.
   - A failed build fails the task with the tail of the build's log; nothing is pushed.
   - Returns the entries with C(image) (pinned by digest) instead of C(source), and the source recorded in the
     C(LANGGRAPH_APP_SOURCE) variable of their env (C(git URL@COMMIT) or C(dir sha256:HASH)), which each revision keeps.
