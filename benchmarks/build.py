@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -85,6 +86,15 @@ def version():
         return None
 
 
+def _watch(wanted, found, deadline):
+    """Asks through HAProxy every half second until `wanted` answers; notes when."""
+    while time.time() < deadline:
+        if version() == wanted:
+            found.append(time.time())
+            return
+        time.sleep(0.5)
+
+
 def set_version(app, old, new):
     path = os.path.join(app, "sample_app", "graph.py")
     with open(path) as handle:
@@ -110,11 +120,13 @@ def main():
 
         changed_at = time.time()
         set_version(app, "s1", "s2")
+        first_s2 = []
+        watcher = threading.Thread(target=_watch, args=("s2", first_s2, changed_at + 600), daemon=True)
+        watcher.start()
         took, out = playbook("deploy.yml", extra_vars(app))
         warm, result = build_step(out)
-        while version() != "s2" and time.time() - changed_at < 300:
-            time.sleep(0.5)
-        serving = time.time() - changed_at
+        watcher.join(timeout=300)
+        serving = (first_s2[0] if first_s2 else float("nan")) - changed_at
         print("build after a code change (layer cache): %.1f s (built: %s)" % (warm, result["builds"][0]["built"]))
         print("source change -> new revision serving through HAProxy: %.1f s (deploy run %.1f s)" % (serving, took))
 

@@ -25,6 +25,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils import app_source
+from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import deployment_name_problem
 
 GIT_TIMEOUT = 300
 
@@ -127,7 +128,7 @@ class ActionModule(ActionBase):
         base_image = (args.get('base_image') or '').strip()
         staging_root = os.path.expanduser(args.get('staging_dir') or '~/.cache/selfhost-langgraph')
         basedir = self._loader.get_basedir()
-        if not isinstance(entries, list):
+        if not isinstance(entries, list) or not entries:
             raise AnsibleActionFail('deployments must be the list langgraph_deployments')
 
         todo, problems = [], []
@@ -144,9 +145,12 @@ class ActionModule(ActionBase):
                                       'to build), not both')
             if not isinstance(name, str) or not name:
                 entry_problems.append('name is missing')
+            elif deployment_name_problem(name, None):
+                # It names the image and the build context: checked here, before validate_deployments.
+                entry_problems.append(deployment_name_problem(name, None))
             problems += ['%s: %s' % (label, p) for p in entry_problems]
             if not entry_problems:
-                todo.append((index, label, entry))
+                todo.append((label, entry))
         if todo and not registry:
             problems.append('deploy_build_registry is not set: the registry (host[:port]) the builder pushes '
                             'source-built images to, which the app hosts pull from')
@@ -155,22 +159,21 @@ class ActionModule(ActionBase):
         if problems:
             raise AnsibleActionFail(self._problems(problems))
         if not todo:
-            result.update(changed=False, deployments=entries, builds=[], msg='no entry gives a source')
+            result.update(changed=False, builds=[], msg='no entry gives a source')
             return result
 
         os.makedirs(staging_root, exist_ok=True)
         work = tempfile.mkdtemp(prefix='build-', dir=staging_root)
         try:
-            return self._build(result, task_vars, args, entries, todo, registry, base_image, staging_root, work,
-                               basedir)
+            return self._build(result, task_vars, args, todo, registry, base_image, staging_root, work, basedir)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _build(self, result, task_vars, args, entries, todo, registry, base_image, staging_root, work, basedir):
+    def _build(self, result, task_vars, args, todo, registry, base_image, staging_root, work, basedir):
         staging, checkouts = os.path.join(work, 'apps'), os.path.join(work, 'checkouts')
         os.makedirs(staging)
         problems, builds = [], []
-        for index, label, entry in todo:
+        for label, entry in todo:
             source, name = entry['source'], entry['name']
             commit = None
             if source.get('git'):
@@ -195,7 +198,7 @@ class ActionModule(ActionBase):
             content = app_source.tree_hash(context)
             key = app_source.build_key(content, _dockerfile(context, base_image))
             builds.append(dict(name=name, image=app_source.image_of(registry, name, key),
-                               source=app_source.source_label(source, content, commit), index=index))
+                               source=app_source.source_label(source, content, commit)))
         if problems:
             raise AnsibleActionFail(self._problems(problems))
 
@@ -215,15 +218,12 @@ class ActionModule(ActionBase):
             result.update(built)
             return result
         pinned = dict((b['name'], b) for b in built.get('builds', []))
-        out = list(entries)
         for build in builds:
             remote = pinned.get(build['name'], {})
-            image = remote.get('pinned') or build['image']
-            out[build['index']] = app_source.built_entry(entries[build['index']], image, build['source'])
-            build.update(digest=remote.get('digest'), built=remote.get('built', False), pinned=image)
-            del build['index']
-        result.update(changed=bool(built.get('changed')), deployments=out, builds=builds,
-                      msg=built.get('msg', ''))
+            build.update(digest=remote.get('digest'), built=remote.get('built', False),
+                         pinned=remote.get('pinned') or build['image'])
+        # The entries (and their secrets) stay out of the result: built_entries joins them where they are used.
+        result.update(changed=bool(built.get('changed')), builds=builds, msg=built.get('msg', ''))
         return result
 
     @staticmethod

@@ -22,7 +22,8 @@ description:
     (its layer cache makes a rebuild after a small change quick) and pushes only the images the registry does not
     have yet, so the same source is never built twice.
   - A failed build fails the task with the tail of the build's log; nothing is pushed.
-  - Returns the entries with C(image) (pinned by digest) instead of C(source), and the source recorded in the
+  - Returns what each source became (RV(builds)); the filter P(selfhost.langgraph.built_entries#filter) gives the
+    entries with C(image) (pinned by digest) instead of C(source), and the source recorded in the
     C(LANGGRAPH_APP_SOURCE) variable of their env (C(git URL@COMMIT) or C(dir sha256:HASH)), which each revision keeps.
   - Needs langgraph-cli on the controller and git for git sources; Docker on the builder.
 author:
@@ -42,10 +43,9 @@ attributes:
     description: The checks and staging run on the controller, the build on the builder.
 options:
   deployments:
-    description: The entries (C(langgraph_deployments)); those without C(source) are returned as they are.
+    description: The entries (C(langgraph_deployments)); required. Those without C(source) are left alone.
     type: list
     elements: dict
-    required: true
   deployment:
     description: Build for this deployment only (C(-e deployment=NAME)); empty for all.
     type: str
@@ -87,14 +87,13 @@ EXAMPLES = r'''
   become: true
   run_once: true
   register: built
+
+- name: Go on with the built images
+  ansible.builtin.set_fact:
+    names: "{{ langgraph_deployments | selfhost.langgraph.built_entries(built.builds) | map(attribute='image') }}"
 '''
 
 RETURN = r'''
-deployments:
-  description: The entries, with C(image) (pinned by digest) and C(env.LANGGRAPH_APP_SOURCE) instead of C(source).
-  returned: success
-  type: list
-  elements: dict
 builds:
   description: One per source entry, C(name), C(image) (the tag), C(pinned), C(digest), C(source) and C(built)
     (false when the registry had the image).
@@ -143,11 +142,14 @@ def main():
             base_image=dict(type='str', default='langchain/langgraph-api'),
             staging_dir=dict(type='str', default='~/.cache/selfhost-langgraph'),
             log_lines=dict(type='int', default=40),
-            builds=dict(type='list', elements='dict', required=True),
-            bundle=dict(type='path', required=True),
+            builds=dict(type='list', elements='dict'),
+            bundle=dict(type='path'),
         ),
         supports_check_mode=True,
     )
+    if module.params['builds'] is None or not module.params['bundle']:
+        module.fail_json(msg='app_build runs through its action plugin (selfhost.langgraph.app_build in a task), '
+                             'which stages the sources and passes builds and bundle')
     builds, lines = module.params['builds'], module.params['log_lines']
     results, work = [], None
     try:

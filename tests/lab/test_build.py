@@ -24,7 +24,7 @@ STATE = {}
 
 
 def entry(source):
-    return dict(name=NAME, source=source, type="production", min_replicas=2, max_replicas=2, lb_port=PORT,
+    return dict(name=NAME, source=source, type="production", min_replicas=1, max_replicas=1, lb_port=PORT,
                 migrate_command=["migrate"])
 
 

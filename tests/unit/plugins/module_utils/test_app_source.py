@@ -119,3 +119,17 @@ def test_built_entry_has_the_image_instead_of_the_source():
     assert built == {'name': 'bot', 'image': 'reg/bot:src-1@sha256:' + 'a' * 64, 'lb_port': 8123,
                      'env': {'A': '1', 'LANGGRAPH_APP_SOURCE': 'dir sha256:x'}}
     assert entry['env'] == {'A': '1'} and 'source' in entry
+
+
+def test_built_entries_joins_the_builds_to_the_entries_by_name():
+    from ansible_collections.selfhost.langgraph.plugins.filter.built_entries import built_entries
+    entries = [{'name': 'a', 'source': {'path': 'x'}, 'secrets': {'K': 'v'}},
+               {'name': 'b', 'image': 'reg/b:1'},
+               {'name': 'c', 'source': {'path': 'y'}}]
+    builds = [{'name': 'a', 'pinned': 'reg/a:src-1@sha256:' + 'a' * 64, 'source': 'dir sha256:x'}]
+    out = built_entries(entries, builds)
+    assert out[0] == {'name': 'a', 'image': 'reg/a:src-1@sha256:' + 'a' * 64, 'secrets': {'K': 'v'},
+                      'env': {'LANGGRAPH_APP_SOURCE': 'dir sha256:x'}}
+    # Not built (another deployment chosen, or check mode of an action that builds nothing): as given.
+    assert out[1:] == entries[1:]
+    assert built_entries(entries, []) == entries
