@@ -3,6 +3,8 @@
 #   REGISTRY/langgraph-demo:v1      answers with version "v1"
 #   REGISTRY/langgraph-demo:v2      answers with version "v2"
 #   REGISTRY/langgraph-demo:broken  never becomes healthy (its graph fails to load)
+#   REGISTRY/langgraph-open-base:3.11  the same server without a graph: the base
+#                                   `langgraph build --base-image` builds apps on
 # usage: lab/build-app-images.sh REGISTRY        e.g. 127.0.0.1:5000
 # The three tags share every layer but the last (the version). A second run
 # with nothing changed rebuilds from the cache, pushes nothing and says "ok".
@@ -16,7 +18,8 @@ if [[ -z "$registry" || "$registry" == -* ]]; then
   exit 2
 fi
 registry="${registry%/}"
-context="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/images/langgraph-demo"
+images="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/images"
+context="$images/langgraph-demo"
 base="${LAB_BASE_IMAGE:-local/debian12-systemd:1}"
 repo="$registry/langgraph-demo"
 
@@ -36,7 +39,7 @@ build() { # tag, build args...
   local tag=$1 before after
   shift
   before=$(docker image inspect --format '{{.Id}}' "$repo:$tag" 2>/dev/null || true)
-  if ! docker build --build-arg "BASE_IMAGE=$base" "$@" -t "$repo:$tag" "$context" >"$log" 2>&1; then
+  if ! docker build --build-arg "BASE_IMAGE=$base" "$@" -t "$repo:$tag" "${build_context:-$context}" >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "error: building $repo:$tag failed" >&2
     exit 1
@@ -49,7 +52,7 @@ build() { # tag, build args...
 remote_digest() {
   curl -fsS -o /dev/null -D - --max-time 10 \
     -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-    "http://$registry/v2/langgraph-demo/manifests/$1" 2>/dev/null |
+    "http://$registry/v2/${repo#"$registry/"}/manifests/$1" 2>/dev/null |
     tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p' || true
 }
 
@@ -78,8 +81,14 @@ build broken --build-arg DEMO_VERSION=broken --build-arg DEMO_BROKEN=crash
 for tag in v1 v2 broken; do
   push "$tag"
 done
+# The open base shares the demo's venv layer (same first steps, so the
+# classic builder's cache builds it once); its context is images/, as it
+# takes the demo's entry point and pins.
+repo="$registry/langgraph-open-base"
+build_context=$images build 3.11 -f "$images/langgraph-open-base/Dockerfile"
+push 3.11
 if ((changed)); then
-  echo "changed: $repo:{v1,v2,broken} ready in $((SECONDS - start)) s"
+  echo "changed: $registry/langgraph-demo:{v1,v2,broken} and langgraph-open-base:3.11 ready in $((SECONDS - start)) s"
 else
-  echo "ok: $repo:{v1,v2,broken} up to date"
+  echo "ok: $registry/langgraph-demo:{v1,v2,broken} and langgraph-open-base:3.11 up to date"
 fi

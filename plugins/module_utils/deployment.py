@@ -16,6 +16,7 @@ __metaclass__ = type
 import difflib
 import re
 
+from ansible_collections.selfhost.langgraph.plugins.module_utils.app_source import source_problems
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
 from ansible_collections.selfhost.langgraph.plugins.module_utils.naming import deployment_name_problem
 from ansible_collections.selfhost.langgraph.plugins.module_utils.revision_plan import (
@@ -66,7 +67,9 @@ class Field(object):
 FIELDS = [
     Field('name', 'str', 'Name of the deployment: 3 to 40 characters, [a-z][a-z0-9-]{1,38}[a-z0-9].'),
     Field('image', 'str', 'Image of the LangGraph API server, [registry[:port]/]name[:tag][@sha256:digest]. '
-                          'Required to deploy.'),
+                          'Required to deploy, unless source is given.'),
+    Field('source', 'dict', 'Instead of image: the LangGraph app to build, {path: DIRECTORY on the controller} or '
+                            '{git: URL, ref: BRANCH|TAG|COMMIT}, with langgraph.json at its top (docs/build.md).'),
     Field('type', 'str', 'development (1 CPU, 1 GB, one container) or production (2 CPU, 2 GB, up to 10 '
                          'containers).', default=DEFAULT_TYPE, choices=sorted(TYPES)),
     Field('min_replicas', 'int', 'Fewest containers (1 or more).', default=1),
@@ -284,8 +287,14 @@ def _parse_entry(entry, context):
         problems.append(problem)
         bounds = (1, 1)
     image = values['image']
-    if image is None and context.get('image_required'):
-        problems.append('image is missing: name the image of the LangGraph server to deploy')
+    if image is not None and values['source'] is not None:
+        problems.append('has both image and source: give image (a ready image) or source (the app to build), '
+                        'not both')
+    elif image is None and values['source'] is not None:
+        problems += source_problems(values['source'])
+    elif image is None and context.get('image_required'):
+        problems.append('image is missing: name the image of the LangGraph server to deploy (or source, the '
+                        'app to build)')
     elif image is not None:
         try:
             validate_image(image)

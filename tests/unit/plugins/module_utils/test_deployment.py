@@ -62,6 +62,11 @@ def test_no_secret_value_in_the_normalized_entry():
     assert 'hunter2-value' not in repr(parsed) and 'pw-value-9' not in repr(parsed)
 
 
+def test_a_source_stands_in_for_the_image():
+    parsed = parse(entry(image=None, source={'path': 'lab/sample-app'}))[0]
+    assert parsed['image'] is None and parsed['fingerprint'] is None
+
+
 def test_fingerprint_follows_image_env_and_secret_names():
     a = parse(entry())[0]['fingerprint']
     assert parse(entry(env={'X': '1'}))[0]['fingerprint'] != a
@@ -82,6 +87,9 @@ def test_fingerprint_follows_image_env_and_secret_names():
     ({'name': 'Bad_Name'}, ['invalid deployment name']),
     ({'name': 'postgres'}, ['is reserved']),
     ({'image': None}, ['image is missing']),
+    ({'source': {'path': 'app'}}, ['has both image and source: give image (a ready image) or source']),
+    ({'image': None, 'source': {'git': 'https://example.com/app.git'}}, ['source.ref is missing']),
+    ({'image': None, 'source': 'app'}, ["source must be a mapping, not 'app'"]),
     ({'image': 'UPPER/Case:x'}, ['invalid image reference']),
     ({'lb_port': None}, ['lb_port is missing']),
     ({'lb_port': 70000}, ['lb_port must be a port from 1 to 65535']),
