@@ -65,6 +65,7 @@ def servers_argument_spec():
         admin_user=dict(type='str', default='langgraph_admin'),
         admin_password=dict(type='str', no_log=True),
         sslmode=dict(type='str'),
+        ca_cert=dict(type='path'),
     ))
 
 
@@ -72,7 +73,8 @@ def server_login(server, connect_timeout):
     """postgres_connect's parameters for one postgres_servers entry, as the admin."""
     return dict(login_host=server.get('login_host') or server['address'], login_port=server['port'],
                 login_user=server['admin_user'], login_password=server.get('admin_password'),
-                ssl_mode=admin_sslmode(server.get('sslmode')), ca_cert=None, connect_timeout=connect_timeout)
+                ssl_mode=admin_sslmode(server.get('sslmode'), server.get('ca_cert')), ca_cert=server.get('ca_cert'),
+                connect_timeout=connect_timeout)
 
 
 def counters(load_balancers):

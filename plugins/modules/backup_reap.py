@@ -118,6 +118,9 @@ options:
       sslmode:
         description: C(sslmode) of the deployments' URIs; the admin connection is encrypted when they are.
         type: str
+      ca_cert:
+        description: The fleet's CA certificate, with which the admin connection verifies the server's certificate.
+        type: path
   control_host:
     description: Inventory name of the control host, where deployments recorded without a Postgres host live.
     type: str
