@@ -17,7 +17,7 @@ description:
     verifying the certificate and host name when the fleet has a CA (C(langgraph_tls_ca_file)).
   - With TLS on, also the paths of the host's server certificate and key (C(redis_tls_cert_path) and
     C(redis_tls_key_path), default C(/etc/redis/tls/server.crt) and C(server.key), as the redis role places
-    them), which its dedicated instances (C(redis_isolation: instance)) serve TLS with.
+    them), which its dedicated instances (C(redis_isolation) V(instance)) serve TLS with.
   - The result holds passwords; give it only to an option marked C(no_log).
 author:
   - selfhost.langgraph maintainers (@selfhost)
