@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -137,15 +138,25 @@ def paths(name, config_dir=CONFIG_DIR, data_dir=DATA_DIR):
                 data=os.path.join(data_dir, name), unit=UNIT % name)
 
 
-def render_config(name, port, bind, maxmemory, config_dir=CONFIG_DIR, data_dir=DATA_DIR):
+def render_config(name, port, bind, maxmemory, config_dir=CONFIG_DIR, data_dir=DATA_DIR, tls=None):
     """redis.conf of a deployment's instance. It holds no password: the users
     (as hashes) are in the ACL file. Nothing is kept on disk, like the shared
     instance; the memory limit refuses writes when full (noeviction) rather
-    than dropping a stream's keys."""
+    than dropping a stream's keys.
+
+    tls: {cert_file, key_file} of the host's server certificate when the
+    host has TLS on; the instance then speaks TLS only on its port (one port
+    cannot carry both, and a plain port next to the host's TLS one would be
+    a way around it)."""
     where = paths(name, config_dir, data_dir)
+    if tls:
+        listen = ['port 0', 'tls-port %d' % int(port), 'tls-cert-file %s' % tls['cert_file'],
+                  'tls-key-file %s' % tls['key_file'], 'tls-auth-clients no', 'tls-protocols "TLSv1.2 TLSv1.3"']
+    else:
+        listen = ['port %d' % int(port)]
     lines = [
         '# Managed by selfhost.langgraph: the dedicated Redis of deployment %s. Do not edit.' % name,
-        'port %d' % int(port),
+    ] + listen + [
         'bind %s' % ' '.join(bind),
         'protected-mode yes',
         'databases 2',
@@ -228,12 +239,33 @@ def maxmemory_of(config):
 
 # --- on the Redis host -----------------------------------------------------------------------------
 
+def client_context(tls, ca_file=None):
+    """The ssl context of the module's connections to an instance with TLS (None without): with the fleet's
+    CA the certificate and the name 127.0.0.1 are verified, as the clients verify theirs; without one (a
+    self-signed certificate) encrypted only."""
+    if not tls:
+        return None
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if not ca_file:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
 class Resp(object):
     """The few commands the module sends its instance (AUTH, PING, CONFIG SET, ACL LOAD), in RESP, over a
-    plain socket: the Redis hosts need no Python Redis client."""
+    plain or TLS socket (context, from client_context): the Redis hosts need no Python Redis client."""
 
-    def __init__(self, port, timeout=5.0, host='127.0.0.1'):
-        self.sock = socket.create_connection((host, port), timeout)
+    def __init__(self, port, timeout=5.0, host='127.0.0.1', context=None):
+        sock = socket.create_connection((host, port), timeout)
+        if context is not None:
+            try:
+                sock = context.wrap_socket(sock, server_hostname=host)
+            except BaseException:
+                sock.close()
+                raise
+        self.sock = sock
         self.buffer = b''
 
     def close(self):
@@ -315,26 +347,26 @@ def _write(path, text, uid, gid, mode):
         raise
 
 
-def _admin(port, admin_password, timeout):
-    client = Resp(port, timeout)
+def _admin(port, admin_password, timeout, context=None):
+    client = Resp(port, timeout, context=context)
     client.command('AUTH', 'default', admin_password)
     return client
 
 
-def wait_ready(name, port, password, timeout):
+def wait_ready(name, port, password, timeout, context=None):
     """PING as the deployment's user until the instance answers; raises StoreError after timeout seconds."""
     deadline = time.time() + timeout
     problem = None
     while True:
         try:
-            client = Resp(port, 2.0)
+            client = Resp(port, 2.0, context=context)
             try:
                 client.command('AUTH', redis_user_name(name), password)
                 if client.command('PING') == 'PONG':
                     return
             finally:
                 client.close()
-        except (StoreError, socket.error) as e:
+        except (StoreError, socket.error, ssl.SSLError) as e:
             problem = str(e)
         if time.time() > deadline:
             code, status = _systemctl('status', '--no-pager', '--lines=5', UNIT % name)
@@ -344,7 +376,8 @@ def wait_ready(name, port, password, timeout):
 
 
 def apply_instance(instance, actions, admin_password, uid, gid, config_dir, data_dir, timeout):
-    """Carry out plan_instance's actions for one instance (desired texts in instance['config'/'acl'])."""
+    """Carry out plan_instance's actions for one instance (desired texts in instance['config'/'acl'];
+    with instance['tls'] the module's connections use TLS, verified with instance['ca_cert'] when given)."""
     name = instance['name']
     where = paths(name, config_dir, data_dir)
     removal = 'config' not in instance
@@ -369,6 +402,7 @@ def apply_instance(instance, actions, admin_password, uid, gid, config_dir, data
         _write(where['acl'], instance['acl'], uid, gid, 0o640)
     if 'write config' in actions:
         _write(where['config'], instance['config'], uid, gid, 0o640)
+    context = client_context(instance.get('tls'), instance.get('ca_cert'))
     if 'start' in actions or 'restart' in actions:
         code, out = _systemctl('enable', where['unit'])
         if code == 0:
@@ -376,7 +410,7 @@ def apply_instance(instance, actions, admin_password, uid, gid, config_dir, data
         if code != 0:
             raise StoreError('could not start %s: %s' % (where['unit'], out))
     elif 'set maxmemory' in actions or 'load acl' in actions:
-        client = _admin(instance['port'], admin_password, timeout)
+        client = _admin(instance['port'], admin_password, timeout, context)
         try:
             if 'set maxmemory' in actions:
                 client.command('CONFIG', 'SET', 'maxmemory', maxmemory_of(instance['config']))
@@ -384,7 +418,7 @@ def apply_instance(instance, actions, admin_password, uid, gid, config_dir, data
                 client.command('ACL', 'LOAD')
         finally:
             client.close()
-    wait_ready(name, instance['port'], instance['password'], timeout)
+    wait_ready(name, instance['port'], instance['password'], timeout, context)
 
 
 # --- ports in the control database -----------------------------------------------------------------

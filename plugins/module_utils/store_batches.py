@@ -410,10 +410,6 @@ def instance_stage(server, entries, control, p, check_mode):
     ports): {name: (database number, [actions])}, {name: reason}, {name: port}."""
     address = server['address']
     done, failed, ports = {}, {}, {}
-    if server.get('tls'):
-        return done, dict((e['name'], 'redis_isolation: instance is not available on Redis host %s, which has TLS '
-                           'on: a dedicated instance speaks plain Redis only; use redis_isolation: shared there'
-                           % server['host']) for e in entries), ports
     present = [e['name'] for e in entries if e['state'] == 'present']
     absent = [e['name'] for e in entries if e['state'] == 'absent']
     first, stop = _port_bounds(server)
@@ -449,13 +445,11 @@ def store_uris(entry, pg, rd, redis_db):
         suffix = '_masked' if mask else ''
         pair['database_uri' + suffix] = database_uri(role, entry['password'], pg['address'], pg['port'], role,
                                                      pg.get('sslmode'), mask=mask, sslrootcert=pg.get('ca_cert'))
-        if entry.get('redis_port'):  # a dedicated instance (redis_isolation: instance): plain, on its own port
-            pair['redis_uri' + suffix] = redis_uri(entry['redis_password'], rd['address'], entry['redis_port'], redis_db,
-                                                   False, username=redis_user_name(entry['name']), mask=mask)
-        else:
-            pair['redis_uri' + suffix] = redis_uri(entry['redis_password'], rd['address'], redis_port(rd), redis_db,
-                                                   rd.get('tls'), username=redis_user_name(entry['name']), mask=mask,
-                                                   ca_file=rd.get('ca_cert'))
+        # A dedicated instance (redis_isolation: instance) has a port of its own, with TLS when its host has.
+        port = entry.get('redis_port') or redis_port(rd)
+        pair['redis_uri' + suffix] = redis_uri(entry['redis_password'], rd['address'], port, redis_db,
+                                               rd.get('tls'), username=redis_user_name(entry['name']), mask=mask,
+                                               ca_file=rd.get('ca_cert'))
     pair['password_visible'] = entry['password'] in pair['database_uri'] or \
         entry['redis_password'] in pair['redis_uri']
     return pair
@@ -560,6 +554,11 @@ def run_stores(control, p, check_mode, return_uris, warn):
 
 def instance_spec(entry, server):
     """What redis_instances needs to run the entry's dedicated instance on its host (no secret: the module
-    derives the user's password from the seed, as here)."""
-    return dict(name=entry['name'], port=entry['redis_port'], maxmemory=entry['redis_maxmemory'],
+    derives the user's password from the seed, as here). On a host with TLS on, the instance serves TLS with
+    the host's certificate, and the module verifies it with the fleet's CA."""
+    spec = dict(name=entry['name'], port=entry['redis_port'], maxmemory=entry['redis_maxmemory'],
                 bind=sorted(set(['127.0.0.1', server['address']])))
+    if server.get('tls'):
+        spec.update(tls_cert_file=server['tls_cert_file'], tls_key_file=server['tls_key_file'],
+                    ca_cert=server.get('ca_cert'))
+    return spec

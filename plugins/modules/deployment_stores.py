@@ -87,7 +87,8 @@ options:
           - V(shared) - a database number and ACL user on the Redis of O(deployments[].redis_host).
           - V(instance) - a dedicated redis-server on that host - a port of O(redis_servers[].instance_ports) is
             allocated and recorded here, and RV(instances) says what M(selfhost.langgraph.redis_instances) must run
-            there; C(REDIS_URI) points at that port, database 0.
+            there; C(REDIS_URI) points at that port, database 1 - with O(redis_servers[].tls), C(rediss://) (the
+            instance then speaks TLS only) with the same TLS parameters as the shared instance's.
           - A deployment cannot move between the two while it exists (refused in RV(failures)).
           - With O(deployments[].state=absent) the recorded mode is used.
         type: str
@@ -148,6 +149,18 @@ options:
             module runs on and in the LangGraph servers' containers (C(ssl_ca_certs) in the URIs). Without it a TLS connection
             is encrypted but not verified.
         type: path
+      tls_cert_file:
+        description:
+          - Server certificate on the Redis host (the redis role's) that its dedicated instances serve TLS with when
+            O(redis_servers[].tls); passed on in RV(instances).
+        type: path
+        default: /etc/redis/tls/server.crt
+        version_added: 0.3.0
+      tls_key_file:
+        description: Private key of O(redis_servers[].tls_cert_file) on the Redis host.
+        type: path
+        default: /etc/redis/tls/server.key
+        version_added: 0.3.0
       databases:
         description: Number of databases of the instance, used only when C(CONFIG GET databases) is not allowed.
         type: int
@@ -202,8 +215,9 @@ RETURN = r'''
 instances:
   description:
     - Per Redis host, the dedicated instances of the deployments with O(deployments[].redis_isolation=instance) -
-      C(name), C(port), C(maxmemory) (bytes) and C(bind) - as M(selfhost.langgraph.redis_instances) takes them on
-      that host (with the same O(password_seed)). No secret.
+      C(name), C(port), C(maxmemory) (bytes), C(bind) and, when the host has TLS, C(tls_cert_file),
+      C(tls_key_file) and C(ca_cert) - as M(selfhost.langgraph.redis_instances) takes them on that host (with
+      the same O(password_seed)). No secret.
   returned: always
   type: dict
   sample: {redis1: [{name: support-bot, port: 6400, maxmemory: 268435456, bind: [127.0.0.1, 172.30.213.12]}]}
@@ -283,6 +297,8 @@ def main():
             tls=dict(type='bool', default=False),
             tls_port=dict(type='int'),
             ca_cert=dict(type='path'),
+            tls_cert_file=dict(type='path', default='/etc/redis/tls/server.crt'),
+            tls_key_file=dict(type='path', default='/etc/redis/tls/server.key'),
             databases=dict(type='int'),
             instance_ports=dict(type='str', default=redis_instance.DEFAULT_PORTS),
         )),

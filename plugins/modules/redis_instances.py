@@ -18,6 +18,8 @@ description:
     and C(/etc/redis/langgraph/<name>.acl) (the C(default) user is the collection's admin, O(admin_password);
     the deployment's user C(lg_<name>) may run every command but the server's, C(@admin)). Both files hold
     passwords only as SHA-256 hashes.
+  - On a Redis host with TLS on, each instance speaks TLS only, with the host's server certificate
+    (O(instances[].tls_cert_file)), and the module's own connections to it use TLS too.
   - All deployments of the host in one call. A changed memory limit (C(CONFIG SET maxmemory)) or password
     (C(ACL LOAD)) is applied to the running instance without a restart; only a changed port or address
     restarts it. The module ends when every instance answers C(PING) as its deployment's user.
@@ -61,6 +63,21 @@ options:
         type: list
         elements: str
         required: true
+      tls_cert_file:
+        description:
+          - Server certificate on this host (the redis role's, C(redis_tls_cert_path) or C(/etc/redis/tls/server.crt))
+            when the host has C(redis_tls_enabled). The instance then speaks TLS only on its O(instances[].port)
+            (C(port 0), C(tls-port)), clients connect with C(rediss://). Give it with O(instances[].tls_key_file).
+          - Changing it on a running instance restarts that instance.
+        type: path
+      tls_key_file:
+        description: Private key of O(instances[].tls_cert_file), readable by O(owner).
+        type: path
+      ca_cert:
+        description:
+          - The fleet's CA certificate on this host, with which the module verifies the instance's certificate
+            (for the name C(127.0.0.1)) when it has TLS. Without it, the module's connection is encrypted only.
+        type: path
   password_seed:
     description:
       - Secret the password of each deployment's user C(lg_<name>) is derived from
@@ -121,10 +138,10 @@ actions:
   elements: str
   sample: ["support-bot: write config", "support-bot: start"]
 instances:
-  description: Per deployment of O(instances), its C(unit), C(port) and the C(actions) taken.
+  description: Per deployment of O(instances), its C(unit), C(port), whether it speaks C(tls) and the C(actions) taken.
   returned: always
   type: dict
-  sample: {support-bot: {unit: langgraph-redis@support-bot.service, port: 6400, actions: [write config, start]}}
+  sample: {support-bot: {unit: langgraph-redis@support-bot.service, port: 6400, tls: true, actions: [write config, start]}}
 '''
 
 import grp
@@ -159,6 +176,13 @@ def check_input(p):
             problems.append('maxmemory of %s must be at least %d bytes (8mb)' % (instance['name'], ri.MIN_MAXMEMORY))
         if not instance['bind']:
             problems.append('bind of %s must list at least one address' % instance['name'])
+        if bool(instance['tls_cert_file']) != bool(instance['tls_key_file']):
+            problems.append('%s needs both tls_cert_file and tls_key_file, or neither' % instance['name'])
+        for option in ('tls_cert_file', 'tls_key_file', 'ca_cert'):
+            if instance[option] and not os.path.isfile(instance[option]):
+                problems.append('%s of %s is %s, which does not exist on this host: apply the redis role with '
+                                'redis_tls_enabled (and langgraph_tls_ca_file) to it first'
+                                % (option, instance['name'], instance[option]))
     for option in ('admin_password', 'password_seed'):
         if p['instances'] and not p[option]:
             problems.append('%s is needed to run instances' % option)
@@ -173,6 +197,9 @@ def main():
                 port=dict(type='int', required=True),
                 maxmemory=dict(type='int', required=True),
                 bind=dict(type='list', elements='str', required=True),
+                tls_cert_file=dict(type='path'),
+                tls_key_file=dict(type='path'),
+                ca_cert=dict(type='path'),
             )),
             password_seed=dict(type='str', no_log=True),
             remove=dict(type='list', elements='str', default=[]),
@@ -199,9 +226,11 @@ def main():
 
     work = []
     for instance in p['instances']:
-        desired = dict(instance, password=derived_redis_password(p['password_seed'], instance['name']),
+        tls = dict(cert_file=instance['tls_cert_file'], key_file=instance['tls_key_file']) \
+            if instance['tls_cert_file'] else None
+        desired = dict(instance, password=derived_redis_password(p['password_seed'], instance['name']), tls=tls,
                        config=ri.render_config(instance['name'], instance['port'], instance['bind'],
-                                               instance['maxmemory'], p['config_dir'], p['data_dir']))
+                                               instance['maxmemory'], p['config_dir'], p['data_dir'], tls))
         desired['acl'] = ri.render_acl(instance['name'], desired['password'], p['admin_password'])
         work.append((desired, ri.plan_instance(desired, ri.observe(instance['name'], p['config_dir'], p['data_dir']))))
     for name in p['remove']:
@@ -212,7 +241,7 @@ def main():
         name = desired['name']
         actions += ['%s: %s' % (name, action) for action in planned]
         if 'port' in desired:
-            result[name] = dict(unit=ri.UNIT % name, port=desired['port'], actions=planned)
+            result[name] = dict(unit=ri.UNIT % name, port=desired['port'], tls=bool(desired['tls']), actions=planned)
         if module.check_mode:
             continue
         try:

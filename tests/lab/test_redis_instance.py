@@ -2,13 +2,17 @@
 redis-server of its own on redis1 serves runs and streams through HAProxy,
 its REDIS_URI points at its own port, passwords do not cross between it and
 the shared instance, its pub/sub traffic never reaches the shared instance,
-and delete with purge removes the unit, files and data.
+and delete with purge removes the unit, files and data. The lab's redis1
+has TLS on, so the instance speaks TLS only on its port, verified with the
+lab's CA, and an instance made plain (as before TLS) turns TLS on the next
+run with a restart of that instance alone.
 
 iso-a runs the real LangGraph server in instance mode; iso-b only has stores
 (a database number and ACL user on the shared instance), made by stores.yml.
 The tests run in file order, each building on the state the previous left."""
 
 import importlib.util
+import os
 import threading
 import time
 import urllib.parse
@@ -24,6 +28,9 @@ A, B = "iso-a", "iso-b"
 PORT = 8320
 URL = f"http://{VMS['lb1']}:{PORT}"
 STATE = {}
+# The lab CA on this machine (lab/tls.yml), and where the URIs name it on the hosts (uris.CA_FILE).
+LAB_CA = os.path.join(os.environ.get("LAB_STATE_DIR") or "/var/lib/selfhost-langgraph-lab", "tls", "ca.crt")
+CA_FILE = "/etc/selfhost-langgraph/tls/ca.crt"
 
 
 def _passwords():
@@ -71,10 +78,20 @@ def container_redis_uri(name):
     raise AssertionError(f"no running container of {name} with a REDIS_URI")
 
 
+def tls():
+    return bool(lab_vars().get("redis_tls_enabled"))
+
+
 def connect(uri=None, **kwargs):
     if uri is not None:
-        return redis.Redis.from_url(uri, socket_timeout=10, decode_responses=True)
+        return redis.Redis.from_url(uri.replace(CA_FILE, LAB_CA), socket_timeout=10, decode_responses=True)
     return redis.Redis(socket_timeout=10, decode_responses=True, **kwargs)
+
+
+def own(**kwargs):
+    """A connection to A's instance, with TLS and the lab's CA when redis1 has TLS on."""
+    extra = dict(ssl=True, ssl_ca_certs=LAB_CA, ssl_cert_reqs="required") if tls() else {}
+    return connect(host=VMS["redis1"], port=STATE["port"], **extra, **kwargs)
 
 
 def purge_both():
@@ -123,8 +140,14 @@ def test_instance_mode_serves_runs_and_a_stream_through_haproxy():
 def test_redis_uri_points_at_its_own_instance():
     uri = container_redis_uri(A)
     parsed = urllib.parse.urlsplit(uri)
-    assert (parsed.scheme, parsed.hostname, parsed.port, parsed.path) == ("redis", VMS["redis1"], STATE["port"], "/1")
+    scheme = "rediss" if tls() else "redis"
+    assert (parsed.scheme, parsed.hostname, parsed.port, parsed.path) == (scheme, VMS["redis1"], STATE["port"], "/1")
     assert parsed.username == "lg_iso_a"
+    if tls():  # as the shared instance's: the certificate and host name verified with the fleet's CA
+        assert parsed.query == f"ssl_cert_reqs=required&ssl_ca_certs={CA_FILE}&ssl_check_hostname=true"
+        # TLS only on the instance's port: a plain client gets no answer there.
+        with pytest.raises(redis.exceptions.ConnectionError):
+            connect(host=VMS["redis1"], port=STATE["port"], password=lab_vars()["redis_password"]).ping()
     STATE["uri_a"] = uri
     unit = on_redis1(f"systemctl is-active langgraph-redis@{A}; systemctl is-enabled langgraph-redis@{A}; "
                      f"stat -c '%U %a' /etc/redis/langgraph/{A}.conf /etc/redis/langgraph/{A}.acl")
@@ -133,7 +156,7 @@ def test_redis_uri_points_at_its_own_instance():
     files = on_redis1(f"cat /etc/redis/langgraph/{A}.conf /etc/redis/langgraph/{A}.acl")["stdout"]
     assert urllib.parse.unquote(parsed.password) not in files and lab_vars()["redis_password"] not in files
     # The server itself is connected to its instance.
-    admin = connect(host=VMS["redis1"], port=STATE["port"], password=lab_vars()["redis_password"])
+    admin = own(password=lab_vars()["redis_password"])
     assert any(c["user"] == "lg_iso_a" for c in admin.client_list())
     assert admin.config_get("maxmemory") == {"maxmemory": str(64 * 1024 * 1024)}
 
@@ -142,6 +165,30 @@ def test_a_second_run_changes_nothing_on_the_redis_host():
     result = playbook("stores.yml", extra_vars=variables(A))
     section = result.stdout.split("Run the dedicated Redis instances", 1)[1].split("TASK [", 1)[0]
     assert "ok: [pg1 -> redis1" in section and "changed:" not in section, section
+
+
+def main_pid(unit):
+    return on_redis1(f"systemctl show -p MainPID --value {unit}")["stdout"].strip()
+
+
+def test_a_plain_instance_turns_tls_on_the_next_run():
+    """An instance made before its host had TLS (plain on its port) is changed to TLS by the next run, with a
+    restart of that instance only: the shared Redis keeps running."""
+    if not tls():
+        pytest.skip("redis1 has no TLS in this lab")
+    port, conf, unit = STATE["port"], f"/etc/redis/langgraph/{A}.conf", f"langgraph-redis@{A}"
+    on_redis1(f"sed -i -e '/^tls-/d' -e 's/^port 0$/port {port}/' {conf} && systemctl restart {unit}")
+    assert connect(host=VMS["redis1"], port=port, password=lab_vars()["redis_password"]).ping()  # plain now
+    shared_pid, plain_pid = main_pid("redis-server"), main_pid(unit)
+
+    result = playbook("stores.yml", extra_vars=variables(A))
+    section = result.stdout.split("Run the dedicated Redis instances", 1)[1].split("TASK [", 1)[0]
+    assert "changed: [pg1 -> redis1" in section, section
+    assert own(password=lab_vars()["redis_password"]).ping()
+    with pytest.raises(redis.exceptions.ConnectionError):
+        connect(host=VMS["redis1"], port=port, password=lab_vars()["redis_password"]).ping()
+    assert main_pid(unit) != plain_pid and main_pid("redis-server") == shared_pid
+    assert connect(STATE["uri_a"]).ping()
 
 
 def test_passwords_do_not_cross_between_the_instance_and_the_shared_one():
@@ -160,9 +207,9 @@ def test_passwords_do_not_cross_between_the_instance_and_the_shared_one():
     with pytest.raises(redis.exceptions.AuthenticationError):
         connect(username="lg_iso_a", password=password_a, **shared).ping()
     with pytest.raises(redis.exceptions.AuthenticationError):
-        connect(host=VMS["redis1"], port=STATE["port"], username="lg_iso_b", password=password_b).ping()
+        own(username="lg_iso_b", password=password_b).ping()
     with pytest.raises(redis.exceptions.AuthenticationError):
-        connect(host=VMS["redis1"], port=STATE["port"], username="lg_iso_a", password=password_b).ping()
+        own(username="lg_iso_a", password=password_b).ping()
 
     # On its own instance A may flush, but not reach the server.
     a.set("mine", "1")
@@ -186,7 +233,7 @@ def test_its_pub_sub_traffic_never_reaches_the_shared_instance():
     listens while A streams a run; only the one on A's instance hears A's thread."""
     heard = {"shared": [], "own": []}
     shared = connect(host=VMS["redis1"], port=6379, username="lg_iso_b", password=STATE["password_b"])
-    own = connect(STATE["uri_a"])
+    mine = connect(STATE["uri_a"])
     stop = threading.Event()
 
     def listen(client, where):
@@ -198,7 +245,7 @@ def test_its_pub_sub_traffic_never_reaches_the_shared_instance():
                 heard[where].append(message["channel"])
         pubsub.close()
     listeners = [threading.Thread(target=listen, args=(shared, "shared")),
-                 threading.Thread(target=listen, args=(own, "own"))]
+                 threading.Thread(target=listen, args=(mine, "own"))]
     for listener in listeners:
         listener.start()
     time.sleep(1)

@@ -38,3 +38,15 @@ def test_redis_servers_tls(variables, tls, tls_port, ca_cert):
     hostvars = {'redis1': dict(variables, langgraph_private_address='10.0.1.20', redis_password='pw')}
     server, = redis_servers(['redis1'], hostvars)
     assert (server['tls'], server['tls_port'], server['ca_cert'], server['port']) == (tls, tls_port, ca_cert, 6379)
+
+
+@pytest.mark.parametrize('variables, files', [
+    ({}, (None, None)),
+    ({'redis_tls_enabled': True}, ('/etc/redis/tls/server.crt', '/etc/redis/tls/server.key')),  # the redis role's
+    ({'redis_tls_enabled': True, 'redis_tls_cert_path': '/pki/r.crt', 'redis_tls_key_path': '/pki/r.key'},
+     ('/pki/r.crt', '/pki/r.key')),
+])
+def test_redis_servers_certificate_of_the_dedicated_instances(variables, files):
+    hostvars = {'redis1': dict(variables, langgraph_private_address='10.0.1.20', redis_password='pw')}
+    server, = redis_servers(['redis1'], hostvars)
+    assert (server['tls_cert_file'], server['tls_key_file']) == files

@@ -6,6 +6,8 @@ allocation, the instance's files and what to do on the host."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import ssl
+
 import pytest
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils import redis_instance as ri
@@ -181,3 +183,64 @@ def test_uri_points_at_the_instance_and_the_spec_holds_no_secret():
     spec = instance_spec(e, SERVERS['redis1'])
     assert spec == dict(name='a', port=6400, maxmemory=64 * MB, bind=['10.0.0.12', '127.0.0.1'])
     assert derived_redis_password('seed', 'a') == e['redis_password']
+
+
+TLS = dict(cert_file='/etc/redis/tls/server.crt', key_file='/etc/redis/tls/server.key')
+TLS_LINES = ['port 0', 'tls-port 6400', 'tls-cert-file /etc/redis/tls/server.crt',
+             'tls-key-file /etc/redis/tls/server.key', 'tls-auth-clients no', 'tls-protocols "TLSv1.2 TLSv1.3"']
+
+
+@pytest.mark.parametrize('tls, present, absent', [
+    (None, ['port 6400'], TLS_LINES[1:]),
+    (TLS, TLS_LINES, ['port 6400']),  # TLS only on the instance's port, with the host's certificate
+])
+def test_config_listens_plain_or_tls_only(tls, present, absent):
+    lines = ri.render_config('bot', 6400, ['127.0.0.1'], 64 * MB, tls=tls).splitlines()
+    assert [line for line in present if line not in lines] == []
+    assert [line for line in absent if line in lines] == []
+    assert len([line for line in lines if line.startswith('port ')]) == 1
+
+
+TLS_CONFIG = ri.render_config('bot', 6400, ['127.0.0.1'], 64 * MB, tls=TLS)
+
+
+@pytest.mark.parametrize('desired, seen, actions', [
+    # A plain instance of before turns TLS: the listener changes, so that instance restarts.
+    (dict(DESIRED, config=TLS_CONFIG), observed(), ['write config', 'restart']),
+    (dict(DESIRED, config=TLS_CONFIG), observed(config=TLS_CONFIG), []),
+    (dict(DESIRED, config=ri.render_config('bot', 6400, ['127.0.0.1'], 32 * MB, tls=TLS)),
+     observed(config=TLS_CONFIG), ['write config', 'set maxmemory']),  # still live with TLS
+    (DESIRED, observed(config=TLS_CONFIG), ['write config', 'restart']),  # TLS turned off again
+])
+def test_turning_tls_on_restarts_only_a_changed_instance(desired, seen, actions):
+    assert ri.plan_instance(desired, seen) == actions
+
+
+def test_client_context():
+    assert ri.client_context(False, '/ca.crt') is None
+    unverified = ri.client_context(True)
+    assert (unverified.verify_mode, unverified.check_hostname) == (ssl.CERT_NONE, False)
+
+
+TLS_SERVERS = {'redis1': dict(host='redis1', address='10.0.0.12', port=6379, tls=True, tls_port=6380,
+                              ca_cert='/etc/selfhost-langgraph/tls/ca.crt', tls_cert_file='/etc/redis/tls/server.crt',
+                              tls_key_file='/etc/redis/tls/server.key')}
+
+
+@pytest.mark.parametrize('servers, uri, tls_spec', [
+    (SERVERS, 'redis://lg_a:********@10.0.0.12:6400/1', {}),
+    (TLS_SERVERS, 'rediss://lg_a:********@10.0.0.12:6400/1?ssl_cert_reqs=required'
+                  '&ssl_ca_certs=/etc/selfhost-langgraph/tls/ca.crt&ssl_check_hostname=true',
+     dict(tls_cert_file='/etc/redis/tls/server.crt', tls_key_file='/etc/redis/tls/server.key',
+          ca_cert='/etc/selfhost-langgraph/tls/ca.crt')),
+    (dict(redis1=dict(TLS_SERVERS['redis1'], ca_cert=None)),  # self-signed: encrypted, not verified
+     'rediss://lg_a:********@10.0.0.12:6400/1?ssl_cert_reqs=none',
+     dict(tls_cert_file='/etc/redis/tls/server.crt', tls_key_file='/etc/redis/tls/server.key', ca_cert=None)),
+])
+def test_instance_uri_and_spec_follow_the_hosts_tls(servers, uri, tls_spec):
+    entries, failed = plan_stores([entry('a')], PG, servers, {}, 'seed')
+    assert failed == {}
+    e = dict(entries[0], redis_port=6400)
+    assert store_uris(e, PG['pg1'], servers['redis1'], ri.DB_NUMBER)['redis_uri_masked'] == uri
+    assert instance_spec(e, servers['redis1']) == dict(name='a', port=6400, maxmemory=64 * MB,
+                                                       bind=['10.0.0.12', '127.0.0.1'], **tls_spec)
