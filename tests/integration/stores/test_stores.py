@@ -18,6 +18,8 @@ from conftest import PASSWORD_SEED, PREFIX, REPO, assert_hidden
 
 # Passwords with every character that needs care in a URI, and unicode.
 PASSWORDS = ['pw-@:/%#?&-\u00e4\u00df-' + str(i) for i in range(40)]
+# Where the hosts and the deployments' containers have the fleet's CA certificate (module_utils/uris.py CA_FILE).
+FLEET_CA_FILE = '/etc/selfhost-langgraph/tls/ca.crt'
 
 
 def derived_redis_password(seed, name):
@@ -361,8 +363,11 @@ def test_uris_from_the_role_work(target, names):
     assert rc == 0, output
     with open(result_path) as f:
         uris = json.load(f)[name]
-    psycopg2.connect(uris['database_uri']).close()
-    client = redis.Redis.from_url(uris['redis_uri'])
+    # With TLS on (the lab), the URIs name the fleet CA where the hosts and containers have it; this
+    # machine has the same CA where the lab keeps it.
+    lab_ca = os.path.join(os.environ.get('LAB_STATE_DIR') or '/var/lib/selfhost-langgraph-lab', 'tls', 'ca.crt')
+    psycopg2.connect(uris['database_uri'].replace(FLEET_CA_FILE, lab_ca)).close()
+    client = redis.Redis.from_url(uris['redis_uri'].replace(FLEET_CA_FILE, lab_ca))
     client.set('it-uri', '1')
     assert client.connection_pool.connection_kwargs['db'] == uris['redis_db'] == allocation(target, name)
     assert target.redis(uris['redis_db']).get('it-uri') == b'1'
