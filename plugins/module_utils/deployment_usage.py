@@ -28,9 +28,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import StoreError
+from ansible_collections.selfhost.langgraph.plugins.module_utils.run_queues import read_databases
 
 # The columns migration 8 added (last_run_at, db_writes).
 RUNS_VERSION = 8
@@ -194,36 +194,18 @@ def read_writes(hosts, servers, connect):
     return writes, problems
 
 
+def _latest_run(cur):
+    """Epoch of the newest due run, None without runs (or before the server migrated its database)."""
+    cur.execute("SELECT to_regclass('runs') IS NOT NULL")
+    if not cur.fetchone()[0]:
+        return None
+    cur.execute(LATEST_RUN_SQL)
+    return cur.fetchone()[0]
+
+
 def read_latest_runs(todo, connect, parallel=8):
     """({name: epoch or None}, {name: problem}); todo: [(name, server, database)], a few at once."""
-    def one(item):
-        name, server, database = item
-        try:
-            conn = connect(server, database)
-        except StoreError as exc:
-            return name, None, str(exc)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT to_regclass('runs') IS NOT NULL")
-                if not cur.fetchone()[0]:
-                    return name, None, None
-                cur.execute(LATEST_RUN_SQL)
-                return name, cur.fetchone()[0], None
-        except Exception as exc:  # one deployment's missing sign, not the tick's end
-            return name, None, 'cannot read its newest run: %s' % str(exc).strip()
-        finally:
-            conn.rollback()
-            conn.close()
-
-    found, problems = {}, {}
-    if todo:
-        with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo)))) as pool:
-            for name, latest, problem in pool.map(one, todo):
-                if problem:
-                    problems[name] = problem
-                else:
-                    found[name] = latest
-    return found, problems
+    return read_databases(todo, connect, _latest_run, 'cannot read its newest run', parallel)
 
 
 # Serialises the recorders (ticks and the reaper) while they read and write the rows.

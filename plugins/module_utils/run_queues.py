@@ -36,8 +36,11 @@ def targets(deployments, servers):
     return todo, problems
 
 
-def count_all(todo, connect, parallel=8):
-    """({name: {pending, running}}, {name: problem}); connect(server, database) opens a connection."""
+def read_databases(todo, connect, read, failing, parallel=8):
+    """({name: read(cursor)}, {name: problem}): each deployment's own database read, a few at once.
+
+    todo: [(name, server, database)]; connect(server, database) opens a connection; a database error is
+    that deployment's problem, said as failing + the error, not the end of the others."""
     def one(item):
         name, server, database = item
         try:
@@ -46,23 +49,32 @@ def count_all(todo, connect, parallel=8):
             return name, None, str(exc)
         try:
             with conn.cursor() as cur:
-                pending, running = queue_depth(cur)
-            return name, dict(pending=pending, running=running), None
+                return name, read(cur), None
         except StoreError as exc:
             return name, None, str(exc)
-        except Exception as exc:  # a database error is one deployment's missing metric
-            return name, None, 'cannot count its runs: %s' % str(exc).strip()
+        except Exception as exc:  # one deployment's missing figure, not the others' end
+            return name, None, '%s: %s' % (failing, str(exc).strip())
         finally:
             conn.rollback()
             conn.close()
 
-    queues, problems = {}, {}
+    found, problems = {}, {}
     if not todo:
-        return queues, problems
+        return found, problems
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo)))) as pool:
-        for name, queue, problem in pool.map(one, todo):
+        for name, value, problem in pool.map(one, todo):
             if problem:
                 problems[name] = problem
             else:
-                queues[name] = queue
-    return queues, problems
+                found[name] = value
+    return found, problems
+
+
+def _queue(cur):
+    pending, running = queue_depth(cur)
+    return dict(pending=pending, running=running)
+
+
+def count_all(todo, connect, parallel=8):
+    """({name: {pending, running}}, {name: problem}); connect(server, database) opens a connection."""
+    return read_databases(todo, connect, _queue, 'cannot count its runs', parallel)
