@@ -8,9 +8,9 @@ __metaclass__ = type
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.selfhost.langgraph.plugins.action.fleet_plan import with_queues, with_usage
+from ansible_collections.selfhost.langgraph.plugins.action.fleet_plan import observed
 from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_metrics import ACTIONS, exposition, tick_samples
-from ansible_collections.selfhost.langgraph.plugins.plugin_utils.fleet import app_hosts, lb_hosts, result_of
+from ansible_collections.selfhost.langgraph.plugins.plugin_utils.fleet import result_of
 
 
 class ActionModule(ActionBase):
@@ -34,12 +34,7 @@ class ActionModule(ActionBase):
         control = result_of(task_vars, task_vars['inventory_hostname'], args['control_result'])
         if not control or control.get('failed') or control.get('unreachable'):
             raise AnsibleActionFail('the control database was not read in this run: no metrics to write')
-        control = with_queues(control, result_of(task_vars, task_vars['inventory_hostname'],
-                                                 args.get('queue_result') or '__no_queue_result'))
-        control = with_usage(control, result_of(task_vars, task_vars['inventory_hostname'],
-                                                args.get('usage_result') or '__no_usage_result'))
-        apps = app_hosts(task_vars, args.get('app_hosts') or [], args['app_result'])
-        lbs = lb_hosts(task_vars, args.get('lb_hosts') or [], args['lb_result'])
+        control, apps, lbs = observed(task_vars, args, control)
         samples = tick_samples(action, args['plan'], args.get('run') or {}, control, apps, lbs)
         result.update(changed=False, text=exposition(samples),
                       samples=sum(len(rows) for rows in samples.values()))

@@ -57,6 +57,16 @@ def with_usage(control, found):
     return control
 
 
+def observed(task_vars, args, control):
+    """What the run observed, as its registered results hold it: the control state (control_state step=begin's
+    result) with the queue counts and last use merged in, the app hosts and the load balancers."""
+    me = task_vars['inventory_hostname']
+    control = with_queues(control, result_of(task_vars, me, args.get('queue_result') or '__no_queue_result'))
+    control = with_usage(control, result_of(task_vars, me, args.get('usage_result') or '__no_usage_result'))
+    return (control, app_hosts(task_vars, args.get('app_hosts') or [], args['app_result']),
+            lb_hosts(task_vars, args.get('lb_hosts') or [], args['lb_result']))
+
+
 class ActionModule(ActionBase):
     """Plans the run on the controller from what every host reported (see the module documentation)."""
 
@@ -76,12 +86,7 @@ class ActionModule(ActionBase):
         if not control or control.get('failed') or control.get('unreachable'):
             raise AnsibleActionFail('the control database on %s could not be read: %s' % (
                 args.get('control_host'), (control or {}).get('msg', 'no result')))
-        control = with_queues(control, result_of(task_vars, task_vars['inventory_hostname'],
-                                                 args.get('queue_result') or '__no_queue_result'))
-        control = with_usage(control, result_of(task_vars, task_vars['inventory_hostname'],
-                                                args.get('usage_result') or '__no_usage_result'))
-        apps = app_hosts(task_vars, args.get('app_hosts') or [], args['app_result'])
-        lbs = lb_hosts(task_vars, args.get('lb_hosts') or [], args['lb_result'])
+        control, apps, lbs = observed(task_vars, args, control)
 
         if action == 'status':
             status_format = args.get('status_format') or 'text'
