@@ -168,7 +168,10 @@ def test_a_deploy_killed_mid_wave_is_taken_over_by_the_next_within_the_lease():
 def test_an_app_vm_killed_mid_roll_out_then_started_again():
     fleet("fault-vm", "deploy.yml")
     before = serving("fault-vm")
-    with Load(f"http://{VMS['lb1']}:{PORTS['fault-vm']}", threads=4, max_requests=6000, max_seconds=600) as load:
+    # Paced (each run holds 0.1 s) so that the load outlasts a slow roll-out, reconcile and restart: its answers after
+    # the run ended are what the last assertion reads.
+    with Load(f"http://{VMS['lb1']}:{PORTS['fault-vm']}", threads=4, max_requests=20000, max_seconds=900,
+              sleep_s=0.1) as load:
         process = start_deploy("fault-vm", "v2")
         read_until(process, "Start the new containers beside the old ones")
         run("docker", "kill", "selfhost-lab-app2")
@@ -201,9 +204,11 @@ def test_an_app_vm_killed_mid_roll_out_then_started_again():
         back = fleet("fault-vm", "reconcile.yml")
         assert back.returncode == 0, back.text[-3000:]
         time.sleep(3)
+        assert load.sent < load.max_requests and load.versions_after(time.time() - 3), \
+            f"the load stopped before the test's end, nothing to check: {load.summary()}"
     assert containers("fault-vm") == {"app1": [(serving_now, True)], "app2": [(serving_now, True)]}
     # Once the run has ended, only the serving revision answers: nothing old of app2 serves when it comes back.
-    assert {v for when, v in load.answers if when > ended + 5} == {"v1" if serving_now == before else "v2"}
+    assert load.versions_after(ended + 5) == {"v1" if serving_now == before else "v2"}
     assert all(when < killed + 5 for when, dummy in load.failures), load.summary()
     true_statuses("fault-vm")
     print(f"app2 killed: {load.summary()}; count restored {restored - killed:.0f} s after")
