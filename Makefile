@@ -24,7 +24,7 @@ export ANSIBLE_HOME := $(BUILD)/ansible-home
 
 COLLECTION_SOURCES := galaxy.yml meta/runtime.yml README.md $(shell find plugins roles playbooks tests/sanity changelogs -type f 2>/dev/null)
 
-.PHONY: help venv collection lab lab-down lab-clean test test-sanity test-lint test-unit test-lab test-lab-suites test-molecule bench
+.PHONY: help venv collection lab lab-down lab-clean test test-sanity test-lint test-unit test-lab test-lab-suites test-lab-fleet test-lab-integration test-molecule bench
 
 help:
 	@echo "make lab        bring up the local lab fleet, install it and deploy the demo LangGraph server"
@@ -57,12 +57,14 @@ lab-clean: lab-down
 	lab/down.sh --images
 
 # The static checks need no lab, and bringing the lab up mostly waits on
-# downloads and image builds: the two run side by side. The lab suites and
-# Molecule then run one after another (several suites stop or restart shared
-# lab services, so they never overlap).
+# downloads and image builds: the two run side by side. The lab suites then run
+# one after another (several stop or restart shared lab services, and
+# tests/lab times roll-outs under load, so it runs alone); Molecule has
+# containers of its own and runs beside the integration suites.
 test: collection
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-sanity test-lint test-unit lab
-	$(MAKE) --no-print-directory test-lab-suites test-molecule
+	$(MAKE) --no-print-directory test-lab-fleet
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-lab-integration test-molecule
 	@echo "make test: all passed"
 
 # ansible-test lists files with git when it finds a repository above the
@@ -90,12 +92,18 @@ test-unit: collection
 	$(BIN)/pytest -q tests/unit
 
 # Tests against the lab fleet: each folder is its own pytest run (each has its own conftest).
-LAB_TEST_DIRS := tests/lab tests/integration/stores tests/integration/haproxy tests/integration/app
+LAB_INTEGRATION_DIRS := tests/integration/stores tests/integration/haproxy tests/integration/app
 # --durations: the slowest tests show in every CI log, to see where the time goes.
+LAB_PYTEST := $(BIN)/pytest -q -p no:cacheprovider --durations=15
 test-lab: lab
 	$(MAKE) --no-print-directory test-lab-suites
 test-lab-suites:
-	for dir in $(LAB_TEST_DIRS); do $(BIN)/pytest -q -p no:cacheprovider --durations=15 $$dir || exit 1; done
+	$(MAKE) --no-print-directory test-lab-fleet
+	$(MAKE) --no-print-directory test-lab-integration
+test-lab-fleet:
+	$(LAB_PYTEST) tests/lab
+test-lab-integration:
+	for dir in $(LAB_INTEGRATION_DIRS); do $(LAB_PYTEST) $$dir || exit 1; done
 
 test-molecule: collection
 	tests/run-molecule.sh

@@ -17,15 +17,16 @@ PORTS = dict((name, 8140 + index) for index, name in enumerate(NAMES))
 IMAGE = REGISTRY_FROM_VMS + "/langgraph-demo:{}"
 
 
-def entries(tags=None, **extra):
-    tags = tags or {}
+def entries(tags=None, env=None, **extra):
+    tags, env = tags or {}, env or {}
     return [dict(dict(name=name, image=IMAGE.format(tags.get(name, "v1")), type="development",
-                      lb_port=PORTS[name], migrate_command=["migrate"], env={"LOG_LEVEL": "INFO"}), **extra)
+                      lb_port=PORTS[name], migrate_command=["migrate"],
+                      env=dict({"LOG_LEVEL": "INFO"}, **env.get(name, {}))), **extra)
             for name in NAMES]
 
 
-def run(name, *args, check=True, tags=None, **extra):
-    variables = dict({"langgraph_deployments": entries(tags), "deploy_health_timeout": 150}, **extra)
+def run(name, *args, check=True, tags=None, env=None, **extra):
+    variables = dict({"langgraph_deployments": entries(tags, env), "deploy_health_timeout": 150}, **extra)
     return playbook(name, *args, check=check, extra_vars=variables)
 
 
@@ -131,12 +132,15 @@ def test_one_broken_image_fails_alone_and_the_others_roll_out_under_load():
     numbers = dict((name, newest(name) + 1) for name in NAMES)
     tags = dict((name, "v2") for name in NAMES)
     tags["fleet-c"] = "broken"
+    # A broken revision that exits at once: the one that hangs until the health
+    # timeout is test_rollout's, and waiting out 150 s here again only costs CI time.
+    broken_exits = {"fleet-c": {"DEMO_BROKEN": "exit"}}
     loads = [Load(f"http://{VMS['lb1']}:{PORTS[name]}", threads=1, max_requests=2000, max_seconds=400)
              for name in NAMES]
     for load in loads:
         load.__enter__()
     try:
-        result = run("deploy.yml", check=False, tags=tags)
+        result = run("deploy.yml", check=False, tags=tags, env=broken_exits)
     finally:
         for load in loads:
             load.__exit__(None, None, None)
