@@ -23,19 +23,18 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from urllib.parse import quote
 
 import pytest
 import yaml
 
-try:
-    from urllib.parse import quote
-    from urllib.request import urlopen
-    from urllib.error import HTTPError, URLError
-except ImportError:  # pragma: no cover
-    raise
+# The suites' shared harness is one folder up: tests/integration/harness.py.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import harness  # noqa: E402 pylint: disable=wrong-import-position
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 LAB_INVENTORY = os.path.join(REPO, 'lab', 'inventory')
@@ -46,46 +45,15 @@ IMAGE_REPO = '172.30.213.5:5000/langgraph-demo'
 
 
 def snapshot_collection():
-    """A private copy of the installed collection: a `make collection` of another
-    engineer while the tests run cannot pull modules away from under them."""
-    collections = os.environ.get('APP_COLLECTIONS_PATH') or os.path.join(REPO, '.build', 'collections')
-    installed = os.path.join(collections, 'ansible_collections', 'selfhost', 'langgraph')
-    if not os.path.exists(os.path.join(installed, 'MANIFEST.json')):
-        raise pytest.UsageError('run `make collection` first (or set APP_COLLECTIONS_PATH): %s is missing' % installed)
-    root = tempfile.mkdtemp(prefix='app-it-collection-')
-    shutil.copytree(installed, os.path.join(root, 'ansible_collections', 'selfhost', 'langgraph'),
-                    ignore=shutil.ignore_patterns('output', '.git'), symlinks=True)
-    return root
+    return harness.snapshot_collection('APP_COLLECTIONS_PATH', 'app-it-collection-')
 
 
 def ansible_env(collections):
-    site = subprocess.check_output(
-        [os.path.join(REPO, '.venv', 'bin', 'python'), '-c',
-         'import sysconfig; print(sysconfig.get_paths()["purelib"])']).decode().strip()
-    env = dict(os.environ)
-    env.update(
-        PATH=os.path.join(REPO, '.venv', 'bin') + os.pathsep + env.get('PATH', ''),
-        ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'),
-        ANSIBLE_COLLECTIONS_PATH=collections + os.pathsep + site,
-        ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
-        ANSIBLE_NOCOLOR='1',
-        ANSIBLE_FORCE_COLOR='0',
-        ANSIBLE_RETRY_FILES_ENABLED='0',
-        ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
-        ANSIBLE_STDOUT_CALLBACK='ansible.posix.json',
-    )
-    return env
+    return harness.ansible_env(collections, ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_STDOUT_CALLBACK='ansible.posix.json')
 
 
 def http_get(url, timeout=10):
-    """(status, body) of GET url; never raises for HTTP errors."""
-    try:
-        response = urlopen(url, timeout=timeout)
-        return response.status, response.read().decode()
-    except HTTPError as e:
-        return e.code, e.read().decode()
-    except (URLError, OSError) as e:
-        return None, str(e)
+    return harness.http_get(url, timeout)
 
 
 def _window(task):

@@ -23,6 +23,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -30,11 +31,9 @@ import uuid
 import pytest
 import yaml
 
-try:
-    from urllib.request import urlopen
-    from urllib.error import HTTPError, URLError
-except ImportError:  # pragma: no cover
-    raise
+# The suites' shared harness is one folder up: tests/integration/harness.py.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import harness  # noqa: E402 pylint: disable=wrong-import-position
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 LAB_INVENTORY = os.path.join(REPO, 'lab', 'inventory')
@@ -46,32 +45,10 @@ CONFIG_DIR = '/etc/haproxy/conf.d'
 
 
 def ansible_env():
-    site = subprocess.check_output(
-        [os.path.join(REPO, '.venv', 'bin', 'python'), '-c',
-         'import sysconfig; print(sysconfig.get_paths()["purelib"])']).decode().strip()
-    env = dict(os.environ)
-    env.update(
-        PATH=os.path.join(REPO, '.venv', 'bin') + os.pathsep + env.get('PATH', ''),
-        ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'),
-        ANSIBLE_COLLECTIONS_PATH=(os.environ.get('HAPROXY_COLLECTIONS_PATH')
-                                  or os.path.join(REPO, '.build', 'collections')) + os.pathsep + site,
-        ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
-        ANSIBLE_NOCOLOR='1',
-        ANSIBLE_FORCE_COLOR='0',
-        ANSIBLE_RETRY_FILES_ENABLED='0',
-    )
-    return env
+    return harness.ansible_env(os.environ.get('HAPROXY_COLLECTIONS_PATH') or os.path.join(REPO, '.build', 'collections'))
 
 
-def http_get(url, timeout=30):
-    """(status, body) of GET url; never raises for HTTP errors."""
-    try:
-        response = urlopen(url, timeout=timeout)
-        return response.status, response.read().decode()
-    except HTTPError as e:
-        return e.code, e.read().decode()
-    except (URLError, OSError) as e:
-        return None, str(e)
+http_get = harness.http_get
 
 
 class Lab(object):

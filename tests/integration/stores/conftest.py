@@ -28,6 +28,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -37,6 +38,10 @@ import psycopg2
 import pytest
 import redis
 import yaml
+
+# The suites' shared harness is one folder up: tests/integration/harness.py.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import harness  # noqa: E402 pylint: disable=wrong-import-position
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 LAB_INVENTORY = os.path.join(REPO, 'lab', 'inventory')
@@ -52,42 +57,13 @@ ADMIN_PASSWORD_LOCAL = 'itest-admin-Pw:/@%#?&\u00e4'
 REDIS_PASSWORD_LOCAL = 'itest-redis-Pw:/@%#?&\u00e4'
 
 
-def snapshot_collection():
-    """A private copy of the collection `make collection` installed, so that a
-    reinstall while the tests run (another make in this checkout) cannot pull
-    modules away from under the 30 parallel jobs."""
-    collections = os.environ.get('STORES_COLLECTIONS_PATH') or os.path.join(REPO, '.build', 'collections')
-    installed = os.path.join(collections, 'ansible_collections', 'selfhost', 'langgraph')
-    if not os.path.exists(os.path.join(installed, 'MANIFEST.json')):
-        raise pytest.UsageError('run `make collection` first (or set STORES_COLLECTIONS_PATH): %s is missing'
-                                % installed)
-    root = tempfile.mkdtemp(prefix='stores-it-collection-')
-    shutil.copytree(installed, os.path.join(root, 'ansible_collections', 'selfhost', 'langgraph'),
-                    ignore=shutil.ignore_patterns('output', '.git'), symlinks=True)
-    return root
-
-
 _SNAPSHOT = []
 
 
 def ansible_env():
     if not _SNAPSHOT:
-        _SNAPSHOT.append(snapshot_collection())
-    site = subprocess.check_output(
-        [os.path.join(REPO, '.venv', 'bin', 'python'), '-c',
-         'import sysconfig; print(sysconfig.get_paths()["purelib"])']).decode().strip()
-    env = dict(os.environ)
-    env.update(
-        PATH=os.path.join(REPO, '.venv', 'bin') + os.pathsep + env.get('PATH', ''),
-        ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'),
-        ANSIBLE_COLLECTIONS_PATH=_SNAPSHOT[0] + os.pathsep + site,
-        ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
-        ANSIBLE_NOCOLOR='1',
-        ANSIBLE_FORCE_COLOR='0',
-        ANSIBLE_RETRY_FILES_ENABLED='0',
-        ANSIBLE_HOST_KEY_CHECKING='False',
-    )
-    return env
+        _SNAPSHOT.append(harness.snapshot_collection('STORES_COLLECTIONS_PATH', 'stores-it-collection-'))
+    return harness.ansible_env(_SNAPSHOT[0], ANSIBLE_HOST_KEY_CHECKING='False')
 
 
 class Target(object):
