@@ -37,4 +37,5 @@ else
 fi
 echo "inventory: lab/inventory (try: source lab/env.sh; ansible all -m ping)"
 echo "demo deployment (a LangGraph API server, 2 replicas behind HAProxy on lb1): http://172.30.213.31:8123"
+echo "the same through the address keepalived floats over lb1 and lb2: http://172.30.213.100:8123"
 echo "try it: .venv/bin/python -c \"from langgraph_sdk import get_sync_client as c; print(c(url='http://172.30.213.31:8123').runs.wait(None, 'agent', input={'message': 'hi'}))\""
