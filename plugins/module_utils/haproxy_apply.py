@@ -309,8 +309,9 @@ class Executor(object):
                 self.unwritten.add(p.deployment)
                 self.fail(p.deployment, 'the configuration of %s does not pass "haproxy -c" and was not written: %s'
                           % (p.deployment, rejected[p.path]))
-        expect = dict((p.deployment, None if p.absent else (set(s['name'] for s in p.carried),
-                                                             p.entry['bind_port'] is not None))
+        # {deployment: None (gone), or (its servers, whether it has a frontend)}
+        expect = dict((p.deployment, None if p.absent
+                       else (set(s['name'] for s in p.carried), p.entry['bind_port'] is not None))
                       for p in plans if p.path not in rejected)
         if not expect:
             return views

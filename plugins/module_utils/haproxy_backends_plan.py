@@ -8,7 +8,8 @@ phases that all deployments share, so that a call costs one reload and one wait 
 phase whatever the number of deployments:
 
   1. backends that only a reload can change (new ones, a changed bind or health path, a
-     frontend added or removed (bind_port None: served through the HTTPS edge only), absent ones): their files are checked together with `haproxy -c`, written, and
+     frontend added or removed (bind_port None: served through the HTTPS edge only),
+     absent ones): their files are checked together with `haproxy -c`, written, and
      HAProxy reloads once. The file of a live backend then lists the servers it has now
      ('carried'), so that the reload itself adds, drains or removes no server;
   2. at run time, every add and ready of every backend;

@@ -80,7 +80,7 @@ options:
         description:
           - TCP port of the deployment's frontend C(fe_<deployment>) (plain HTTP on a port of its own).
           - Omit it for a deployment served by host name only through the HTTPS edge
-            (M(selfhost.langgraph.haproxy_edge)): it gets a backend and no frontend, and a frontend it had is
+            (M(selfhost.langgraph.haproxy_edge)); it gets a backend and no frontend, and a frontend it had is
             removed (with the one reload).
         type: int
       bind_address:
