@@ -17,6 +17,9 @@ def context_of(args):
     return dict(
         image_required=args.get('action', 'deploy') == 'deploy',
         lb_port_required=args.get('action', 'deploy') != 'stores',
+        # The runs that put deployments on the load balancers need the edge for a host name.
+        edge_required=args.get('action', 'deploy') not in ('status', 'delete', 'stores'),
+        lb_without_edge=None if args.get('lb_without_edge') is None else list(args['lb_without_edge']),
         control_database=args.get('control_database') or 'langgraph_control',
         postgres_hosts=list(args.get('postgres_hosts') or []),
         redis_hosts=list(args.get('redis_hosts') or []),

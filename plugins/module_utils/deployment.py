@@ -75,7 +75,8 @@ FIELDS = [
     Field('min_replicas', 'int', 'Fewest containers (1 or more).', default=1),
     Field('max_replicas', 'int', "Most containers, at most the type's limit (development 1, production 10); "
                                  "the type's limit when omitted."),
-    Field('lb_port', 'int', 'Port on every load balancer that serves the deployment.'),
+    Field('lb_port', 'int', 'Port on every load balancer that serves the deployment as plain HTTP. Optional with '
+                            'a host name (hostname, or langgraph_domain): the HTTPS edge serves it then.'),
     Field('hostname', 'str', 'Host name the HTTPS edge of every load balancer serves the deployment on '
                              '(docs/edge.md); <name>.<langgraph_domain> when omitted.'),
     Field('env', 'dict', 'Environment of the server (not secret: it is recorded with each revision).',
@@ -300,22 +301,12 @@ def _parse_entry(entry, context):
             validate_image(image)
         except StoreError as exc:
             problems.append(str(exc))
-    if values['lb_port'] is None:
-        if context.get('lb_port_required', True):
-            problems.append('lb_port is missing: the load balancer port that serves the deployment')
-    elif not 1 <= values['lb_port'] <= 65535:
+    if values['lb_port'] is not None and not 1 <= values['lb_port'] <= 65535:
         problems.append('lb_port must be a port from 1 to 65535, not %d' % values['lb_port'])
     elif values['lb_port'] in context.get('reserved_ports', {}):
         problems.append('lb_port %d is taken by %s' % (values['lb_port'], context['reserved_ports'][values['lb_port']]))
-    hostname = None
-    if values['hostname'] is not None:
-        problem = edge.hostname_problem(values['hostname'])
-        if problem:
-            problems.append(problem)
-        else:
-            hostname = values['hostname']
-    elif name is not None and context.get('domain'):
-        hostname = edge.deployment_hostname(name, None, context['domain'])
+    hostname, hostname_problems = _hostname(name, values, context)
+    problems += hostname_problems
     problems += _env_problems(values['env'], 'env')
     problems += _env_problems(values['secrets'], 'secret')
     if values['migrate_command'] is not None and (
@@ -370,11 +361,50 @@ def _parse_entry(entry, context):
     return normalized, problems
 
 
+def _hostname(name, values, context):
+    """(host name on the HTTPS edge or None, problems) of an entry.
+
+    A deployment is served on its lb_port, on its host name through the HTTPS edge, or both: it needs one of
+    them. context lb_without_edge: the load balancers without the edge (haproxy_edge_enabled off), None when
+    unknown; edge_required: whether the run puts the deployment on the load balancers (not status, delete or
+    stores), so that a deployment the edge cannot serve is refused before anything changes. Without the edge,
+    a host name derived from the domain is dropped (nothing to route); one the entry gives is refused.
+    """
+    problems = []
+    hostname = None
+    explicit = values['hostname'] is not None
+    if explicit:
+        problem = edge.hostname_problem(values['hostname'])
+        if problem:
+            problems.append(problem)
+        else:
+            hostname = values['hostname']
+    elif name is not None and context.get('domain'):
+        hostname = edge.deployment_hostname(name, None, context['domain'])
+    no_edge = context.get('lb_without_edge')
+    where = ', '.join(sorted(no_edge or []))
+    if values['lb_port'] is None and context.get('lb_port_required', True):
+        if not explicit and hostname is None:
+            problems.append('has neither lb_port nor a host name: set lb_port (plain HTTP on a port of its own), or '
+                            'hostname (or langgraph_domain, for <name>.<domain>) to serve it on the HTTPS edge')
+        elif no_edge and context.get('edge_required'):
+            problems.append('has no lb_port and the load balancers have no HTTPS edge (haproxy_edge_enabled is off '
+                            'on %s): set lb_port, or enable the edge' % where)
+    elif explicit and no_edge and context.get('edge_required'):
+        problems.append('has hostname %s but the load balancers have no HTTPS edge (haproxy_edge_enabled is off on '
+                        '%s): enable the edge, or remove hostname and serve it on its lb_port'
+                        % (values['hostname'], where))
+    if no_edge and not explicit:
+        hostname = None
+    return hostname, problems
+
+
 def parse_deployments(entries, context=None):
     """Normalized deployments (no secret values), in the order given.
 
-    context: image_required and lb_port_required (bools), secrets_key (the key of the secrets'
-    fingerprint), tracing (the fleet's LangSmith settings, see tracing.fleet_settings),
+    context: image_required, lb_port_required (an entry needs lb_port or a host name) and edge_required (bools),
+    lb_without_edge (the load balancers without the HTTPS edge, None when unknown), secrets_key (the key of the
+    secrets' fingerprint), tracing (the fleet's LangSmith settings, see tracing.fleet_settings),
     control_database, postgres_hosts and redis_hosts (inventory names, to check pins),
     reserved_ports ({port: what uses it}), domain (langgraph_domain: default host names), autoscale_defaults (the fleet's values of AUTOSCALE_DEFAULTS).
     Raises DeploymentError listing every problem of every entry.

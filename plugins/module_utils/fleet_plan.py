@@ -355,10 +355,12 @@ def expected_servers(dp, fleet):
 
 
 def lb_in_shape(dp, fleet, expected, lb_port):
-    """Whether every load balancer that answered serves exactly the expected servers, ready."""
+    """Whether every load balancer that answered serves exactly the expected servers, ready, with a frontend on
+    lb_port, or none when lb_port is None (a deployment served by host name only, through the HTTPS edge)."""
     want = dict((s['name'], (s['address'], s['port'])) for s in expected)
     for view in fleet.lb_servers(dp.name).values():
-        if not view or not view.get('frontend') or not view.get('backend') or view.get('bind_port') != lb_port:
+        if not view or not view.get('backend') or bool(view.get('frontend')) != (lb_port is not None) \
+                or view.get('bind_port') != lb_port:
             return False
         servers = view.get('servers') or {}
         have = dict((n, (s['address'], s['port'])) for n, s in servers.items())
@@ -672,7 +674,7 @@ def _assemble(action, plans, fleet, batch, options, control):
             servers = sorted(_unique_servers(started_so_far) + [
                 _server(h, fleet.by_name[h]['address'], c['revision'], c['replica'], c['port'], 'absent')
                 for h, c in leaving], key=lambda s: s['name'])
-            wave['lb'].append(dict(deployment=dp.name, state='present', bind_port=d['lb_port'],
+            wave['lb'].append(dict(deployment=dp.name, state='present', bind_port=d.get('lb_port'),
                                    health_path=options.get('lb_health_path', '/ok'), servers=servers, purge=last))
         for host, c in old:
             run['stop'].setdefault(host, []).append(c['name'])
@@ -822,7 +824,7 @@ def _plan_undo(dp, fleet, options, run, starts):
     for host, start in dp.new:
         stop.setdefault(host, []).append(container_name(dp.name, start['revision'], start['replica']))
     run['undo'][dp.name] = dict(
-        lb=dict(deployment=dp.name, state='present', bind_port=d['lb_port'],
+        lb=dict(deployment=dp.name, state='present', bind_port=d.get('lb_port'),
                 health_path=options.get('lb_health_path', '/ok'), servers=_unique_servers(servers), purge=False),
         stop=stop)
 
@@ -830,7 +832,7 @@ def _plan_undo(dp, fleet, options, run, starts):
 def _plan_delete(dp, options, run, waves, pins):
     if not waves:
         waves.append(dict(start={}, lb=[]))
-    lb_port = dp.deployment['lb_port']
+    lb_port = dp.deployment.get('lb_port')
     waves[0]['lb'].append(dict(deployment=dp.name, state='absent', bind_port=lb_port, servers=[], purge=True))
     for host, c in dp.old:
         run['stop'].setdefault(host, []).append(c['name'])

@@ -85,6 +85,14 @@ def _down(host, known):
     return 'down: %s (last seen %s)' % (host.get('problem') or 'no answer', seen or 'never')
 
 
+def addresses_text(d):
+    """Where a deployment is served: its lb port ('-' without one) and its HTTPS address on the edge."""
+    words = ['lb port %s' % (d['lb_port'] if d.get('lb_port') is not None else '-')]
+    if d.get('hostname'):
+        words.append('https://%s' % d['hostname'])
+    return ', '.join(words)
+
+
 def status_lines(deployments, apps, lbs, control):
     """One block per deployment: serving revision, lock, containers with health and sessions, revisions;
     then the hosts that do not answer, with when they were last seen."""
@@ -96,9 +104,7 @@ def status_lines(deployments, apps, lbs, control):
         revisions = state.get('revisions') or []
         serving = state.get('serving')
         served = [r for r in revisions if r['number'] == serving]
-        head = '%s (%s, lb port %s%s): serving revision %s' % (
-            d['name'], d['type'], d['lb_port'], ', https://%s' % d['hostname'] if d.get('hostname') else '',
-            serving or 'none')
+        head = '%s (%s, %s): serving revision %s' % (d['name'], d['type'], addresses_text(d), serving or 'none')
         if served:
             head += ' since %s' % served[0].get('deployed_at')
         lock = (control.get('busy') or {}).get(d['name']) or state.get('lock')

@@ -34,6 +34,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_backend
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import (
     HAProxyError,
     backend_name,
+    has_frontend,
     parse_servers,
     parse_settings,
     render,
@@ -110,10 +111,11 @@ def unlisted_files(views, texts, config_dir, listed):
         path = haproxy_config_path(config_dir, deployment)
         old = texts.get(path)
         settings = parse_settings(old)
-        if old is None or settings['bind_port'] is None or settings['health_path'] is None:
+        if old is None or settings['health_path'] is None or (settings['bind_port'] is None and has_frontend(old)):
             continue
         servers = runtime_servers(view)
         if sorted(parse_servers(old), key=lambda s: s['name']) != servers:
+            settings['bind_address'] = settings['bind_address'] or '*'
             changes[path] = render(deployment, servers=servers, **settings)
     return changes
 
@@ -307,7 +309,9 @@ class Executor(object):
                 self.unwritten.add(p.deployment)
                 self.fail(p.deployment, 'the configuration of %s does not pass "haproxy -c" and was not written: %s'
                           % (p.deployment, rejected[p.path]))
-        expect = dict((p.deployment, None if p.absent else set(s['name'] for s in p.carried))
+        # {deployment: None (gone), or (its servers, whether it has a frontend)}
+        expect = dict((p.deployment, None if p.absent
+                       else (set(s['name'] for s in p.carried), p.entry['bind_port'] is not None))
                       for p in plans if p.path not in rejected)
         if not expect:
             return views
@@ -320,14 +324,17 @@ class Executor(object):
         return None
 
     @staticmethod
-    def _loaded(view, names):
-        if names is None:
+    def _loaded(view, expected):
+        """Whether a view is what a reload should show: expected None (gone) or (server names, whether the
+        deployment has a frontend of its own)."""
+        if expected is None:
             return not view['frontend'] and not view['backend']
-        return view['frontend'] and view['backend'] and set(view['servers']) == names
+        names, frontend = expected
+        return view['frontend'] == frontend and view['backend'] and set(view['servers']) == names
 
     def reload(self, expect):
-        """Reload HAProxy and wait until its new worker serves expect ({deployment: server names, or
-        None for gone}); returns its fleet view."""
+        """Reload HAProxy and wait until its new worker serves expect ({deployment: (server names, whether
+        it has a frontend), or None for gone}); returns its fleet view."""
         before = self._pid()
         rc, out, err = self.run_command(['systemctl', 'reload', self.service])
         if rc != 0:

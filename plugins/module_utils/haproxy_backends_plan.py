@@ -7,7 +7,8 @@ Pure functions, unit-tested as tables; haproxy_apply.Executor carries the plans 
 phases that all deployments share, so that a call costs one reload and one wait per
 phase whatever the number of deployments:
 
-  1. backends that only a reload can change (new ones, a changed bind or health path,
+  1. backends that only a reload can change (new ones, a changed bind or health path, a
+     frontend added or removed (bind_port None: served through the HTTPS edge only),
      absent ones): their files are checked together with `haproxy -c`, written, and
      HAProxy reloads once. The file of a live backend then lists the servers it has now
      ('carried'), so that the reload itself adds, drains or removes no server;
@@ -75,7 +76,7 @@ def validate_backends(entries, skip=()):
             raise HAProxyError('%s: deployment %s is listed twice (also backends[%d]): list each deployment once'
                                % (where, name, deployments[name]))
         deployments[name] = index
-        if entry['state'] == 'present':
+        if entry['state'] == 'present' and entry['bind_port'] is not None:
             if entry['bind_port'] in ports:
                 raise HAProxyError('%s: bind_port %d is also the port of %s: give every deployment its own port'
                                    % (where, entry['bind_port'], ports[entry['bind_port']]))
@@ -138,9 +139,9 @@ def carried_servers(view, old_text):
     return parse_servers(old_text)
 
 
-def loaded_view(servers):
-    """The view a new worker shows right after loading a file with these servers."""
-    view = dict(frontend=True, backend=True, servers={})
+def loaded_view(servers, frontend=True):
+    """The view a new worker shows right after loading a file with these servers (and a frontend or not)."""
+    view = dict(frontend=frontend, backend=True, servers={})
     for s in servers:
         status = dict(ready='UP', drain='DRAIN', maint='MAINT')[s['state']]
         view['servers'][s['name']] = dict(
@@ -162,7 +163,8 @@ def plan_backend(entry, view, old_text, path):
     carried = carried_servers(view, old_text)
     reload_text = render(entry['deployment'], entry['bind_port'], entry['bind_address'], entry['health_path'],
                          carried)
-    after = plan_one(entry['deployment'], 'present', entry['servers'] or [], loaded_view(carried), reload_text,
+    loaded = loaded_view(carried, entry['bind_port'] is not None)
+    after = plan_one(entry['deployment'], 'present', entry['servers'] or [], loaded, reload_text,
                      entry['bind_port'], entry['bind_address'], entry['health_path'], purge=entry['purge'],
                      manage_servers=entry['servers'] is not None)
     return BackendPlan(entry, path, old_text, reload=True, reload_text=reload_text, carried=carried,
@@ -183,7 +185,7 @@ def port_problems(plans, other_files):
                 after[p.path] = p.reload_text
     problems = {}
     for p in plans:
-        if not p.reload or p.absent:
+        if not p.reload or p.absent or p.entry['bind_port'] is None:
             continue
         port = p.entry['bind_port']
         for path in sorted(after):

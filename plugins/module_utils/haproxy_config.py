@@ -4,7 +4,8 @@
 """A deployment's HAProxy configuration file: names, input checks, rendering and parsing.
 
 The file <config_dir>/langgraph-<deployment>.cfg holds the frontend fe_<deployment>
-and the backend be_<deployment>, with one `server` line per server registered at
+(only for a deployment with a port of its own, its lb_port: one served by host name only
+is reached through the HTTPS edge's map) and the backend be_<deployment>, with one `server` line per server registered at
 run time, so that a reload never loses or resurrects a server. Server lines carry
 every keyword themselves (no default-server): servers added at run time ignore
 default-server, so the file and the runtime API use the very same keywords.
@@ -101,7 +102,8 @@ def validate_inputs(deployment, bind_port, bind_address, health_path, servers, s
     """All input checks, before anything is read or changed; returns the normalised servers."""
     validate_deployment_name(deployment)
     if state == 'present':
-        validate_port(bind_port, 'bind_port')
+        if bind_port is not None:
+            validate_port(bind_port, 'bind_port')
         validate_bind_address(bind_address)
         validate_health_path(health_path)
     return validate_servers(servers)
@@ -123,16 +125,24 @@ def server_line(server):
 
 
 def render(deployment, bind_port, bind_address, health_path, servers):
-    """The whole file. servers: dicts name, address, port, state (ready, drain or maint)."""
+    """The whole file. servers: dicts name, address, port, state (ready, drain or maint).
+
+    bind_port None: no frontend of its own (the deployment is served through the HTTPS edge only).
+    """
     bind_address = validate_bind_address(bind_address)
     lines = [
         '# Managed by selfhost.langgraph.haproxy_backend: it rewrites this file whenever it',
         '# changes the servers at run time, so that a reload keeps them. Do not edit.',
         '',
-        'frontend %s' % frontend_name(deployment),
-        '    bind %s:%d' % (bind_address, bind_port),
-        '    default_backend %s' % backend_name(deployment),
-        '',
+    ]
+    if bind_port is not None:
+        lines += [
+            'frontend %s' % frontend_name(deployment),
+            '    bind %s:%d' % (bind_address, bind_port),
+            '    default_backend %s' % backend_name(deployment),
+            '',
+        ]
+    lines += [
         'backend %s' % backend_name(deployment),
         '    balance leastconn',
         '    option httpchk GET %s' % health_path,
@@ -175,7 +185,8 @@ def parse_servers(text):
 
 
 def parse_settings(text):
-    """bind_address, bind_port and health_path of a deployment's file (None where a line is missing)."""
+    """bind_address, bind_port and health_path of a deployment's file (None where a line is missing:
+    a file without a frontend has bind_port None)."""
     settings = dict(bind_address=None, bind_port=None, health_path=None)
     for line in (text or '').splitlines():
         bind = _BIND_RE.match(line)
@@ -186,6 +197,11 @@ def parse_settings(text):
         if check:
             settings['health_path'] = check.group(1)
     return settings
+
+
+def has_frontend(text):
+    """Whether a deployment's file declares a frontend (one without serves through the HTTPS edge only)."""
+    return any(line.startswith('frontend ') for line in (text or '').splitlines())
 
 
 def bound_ports(text):

@@ -11,7 +11,7 @@ Steps (dicts with 'action' and 'server'):
   drain   stop sending it new requests (its sessions go on)
   remove  drain, wait for its sessions to end (bounded), maintenance, delete
 When the backend does not exist at run time, or something only a reload can change
-(port, health path) differs, the file is written and HAProxy reloaded instead; runtime
+(port, a frontend added or removed, health path) differs, the file is written and HAProxy reloaded instead; runtime
 steps for an existing backend still run first so that removals drain gracefully.
 """
 
@@ -147,6 +147,7 @@ def plan(deployment, state, desired, view, old_text, bind_port=None, bind_addres
     steps = adds + readies + drains + replaces + removes
     servers_after = [after[name] for name in sorted(after)]
     new_text = render(deployment, bind_port, bind_address, health_path, servers_after)
-    reload = (not view['backend'] or not view['frontend']
+    # A frontend only with a port of its own (bind_port None: served through the HTTPS edge only).
+    reload = (not view['backend'] or view['frontend'] != (bind_port is not None)
               or static_part(new_text) != static_part(old_text))
     return Plan(steps, servers_after, new_text, old_text, new_text != old_text, reload, False, live)

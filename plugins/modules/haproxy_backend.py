@@ -20,7 +20,7 @@ description:
     only, without a reload. A removed server is drained first; the module waits until its current
     sessions end (at most O(drain_timeout) seconds; then it cuts what is left), puts it in maintenance
     and deletes it. Streams and long requests in flight therefore finish.
-  - A new deployment, a changed O(bind_port), O(bind_address) or O(health_path), and O(state=absent) are
+  - A new deployment, a changed, added or removed O(bind_port), O(bind_address) or O(health_path), and O(state=absent) are
     applied by writing the file, checking the whole configuration with C(haproxy -c) and reloading
     HAProxy (seamless in master-worker mode); the module then waits until the new worker serves it. A
     running backend keeps its servers through that reload; the server changes follow at run time.
@@ -57,13 +57,17 @@ options:
     required: true
   state:
     description:
-      - V(present) ensures the frontend and backend and applies O(servers).
+      - V(present) ensures the backend (and the frontend, with O(bind_port)) and applies O(servers).
       - V(absent) removes the file and reloads HAProxy; requests in flight finish in the old worker.
     type: str
     default: present
     choices: [present, absent]
   bind_port:
-    description: TCP port of the deployment's frontend. Required with O(state=present).
+    description:
+      - TCP port of the deployment's frontend C(fe_<deployment>) (plain HTTP on a port of its own).
+      - Omit it for a deployment served by host name only through the HTTPS edge
+        (M(selfhost.langgraph.haproxy_edge)); it gets a backend and no frontend, and a frontend it had is removed
+        (with a reload).
     type: int
   bind_address:
     description: Address the frontend listens on; V(*) for every address.
@@ -394,7 +398,6 @@ def main():
             lock_file=dict(type='path', default='/run/lock/selfhost-langgraph-haproxy.lock'),
             lock_timeout=dict(type='int', default=600),
         ),
-        required_if=[('state', 'present', ['bind_port'])],
         supports_check_mode=True,
     )
     try:

@@ -16,8 +16,8 @@ description:
     O(backends) (the frontend C(fe_<deployment>), the backend C(be_<deployment>), its servers and the file
     C(<config_dir>/langgraph-<deployment>.cfg)), in phases that all deployments share, so that the call costs
     the same few waits whatever the number of deployments.
-  - First, the files of the backends that only a reload can change (new deployments, a changed O(backends[].bind_port),
-    O(backends[].bind_address) or O(backends[].health_path), and O(backends[].state=absent)) are checked together
+  - First, the files of the backends that only a reload can change (new deployments, a changed, added or removed
+    O(backends[].bind_port), O(backends[].bind_address) or O(backends[].health_path), and O(backends[].state=absent)) are checked together
     with C(haproxy -c), written, and HAProxy reloads B(once) (seamless in master-worker mode); the module waits until
     the new worker serves them. A live backend keeps its servers through that reload.
   - Then, through HAProxy's runtime API and without a reload, every server to add or put back into rotation, in
@@ -70,13 +70,18 @@ options:
         required: true
       state:
         description:
-          - V(present) ensures the frontend and backend and applies O(backends[].servers).
+          - V(present) ensures the backend (and the frontend, with O(backends[].bind_port)) and applies
+            O(backends[].servers).
           - V(absent) removes the file and reloads HAProxy; requests in flight finish in the old worker.
         type: str
         default: present
         choices: [present, absent]
       bind_port:
-        description: TCP port of the deployment's frontend. Required with O(backends[].state=present).
+        description:
+          - TCP port of the deployment's frontend C(fe_<deployment>) (plain HTTP on a port of its own).
+          - Omit it for a deployment served by host name only through the HTTPS edge
+            (M(selfhost.langgraph.haproxy_edge)); it gets a backend and no frontend, and a frontend it had is
+            removed (with the one reload).
         type: int
       bind_address:
         description: Address the frontend listens on; V(*) for every address.

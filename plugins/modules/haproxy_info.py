@@ -99,7 +99,9 @@ backends:
   type: dict
   contains:
     frontend:
-      description: Whether HAProxy runs the frontend C(fe_<deployment>).
+      description:
+        - Whether HAProxy runs the frontend C(fe_<deployment>). A deployment served by host name only (through the
+          HTTPS edge, no port of its own) has none.
       type: bool
     backend:
       description: Whether HAProxy runs the backend C(be_<deployment>).
@@ -108,10 +110,10 @@ backends:
       description: Whether the file C(<config_dir>/langgraph-<deployment>.cfg) exists.
       type: bool
     bind_port:
-      description: The frontend's port, from the file (null without a file).
+      description: The frontend's port, from the file (null without a file, or without a frontend).
       type: int
     bind_address:
-      description: The frontend's address (C(*) for every address), from the file (null without a file).
+      description: The frontend's address (C(*) for every address), from the file (null without a file, or without a frontend).
       type: str
     health_path:
       description: Path of the servers' HTTP health check, from the file (null without a file).

@@ -10,6 +10,7 @@ a client that cannot connect to the first tries the next. Everything else is
 the real path (TLS, SNI, HAProxy, servers)."""
 
 import base64
+import http.client
 import itertools
 import json
 import os
@@ -34,6 +35,9 @@ B_HOST = "bee.other.lab.test"
 IMAGE = REGISTRY_FROM_VMS + "/langgraph-demo:{}"
 LBS = [VMS["lb1"], VMS["lb2"]]
 STATE = {}
+# The deploy runs read whether the load balancers have the edge from their inventory variables, as a real
+# inventory's langgraph_lb group vars say it; the lab's inventory leaves it off and the fixture turns it on.
+EDGE_ON = dict(haproxy_edge_enabled=True)
 
 _real_getaddrinfo = socket.getaddrinfo
 _turn = itertools.count()
@@ -66,7 +70,8 @@ def entries(a_tag="v1", **extra_a):
 
 def run_deploy(name, deployments, book="deploy.yml", check=True, **more):
     """Runs book on the deployment named, or on every one listed (name None)."""
-    extra = dict(langgraph_deployments=deployments, langgraph_domain=DOMAIN, deploy_health_timeout=150, **more)
+    extra = dict(dict(langgraph_deployments=deployments, langgraph_domain=DOMAIN, deploy_health_timeout=150, **EDGE_ON),
+                 **more)
     if name:
         extra["deployment"] = name
     return playbook(book, check=check, extra_vars=extra)
@@ -159,7 +164,7 @@ def test_two_deployments_on_443_told_apart_by_host_name():
 
 def test_status_shows_the_address_and_each_lbs_certificates():
     result = playbook("status.yml", extra_vars=dict(langgraph_deployments=entries(), deployment=A,
-                                                    langgraph_domain=DOMAIN))
+                                                    langgraph_domain=DOMAIN, **EDGE_ON))
     text = result.stdout + result.stderr
     assert f"https://{A}.{DOMAIN}" in text, text[-3000:]
     for lb in ("lb1", "lb2"):
@@ -242,7 +247,7 @@ def test_with_lb1_down_lb2_serves_and_a_roll_out_completes():
     """HAProxy on lb1 is stopped only until the roll-out has observed it down (other tests use lb1);
     the run then goes on without lb1, and a reconcile puts lb1 back in line."""
     extra = dict(langgraph_deployments=entries("v1"), deployment=A, langgraph_domain=DOMAIN,
-                 deploy_health_timeout=150)
+                 deploy_health_timeout=150, **EDGE_ON)
     command = ["ansible-playbook", "-i", str(INVENTORY), str(REPO / "playbooks" / "deploy.yml"),
                "-e", json.dumps(extra)]
     run("docker", "exec", "selfhost-lab-lb1", "systemctl", "stop", "haproxy")
@@ -268,7 +273,7 @@ def test_with_lb1_down_lb2_serves_and_a_roll_out_completes():
     assert "down: lb1" in output, output[-3000:]
     # lb1 missed the roll-out: the next run puts it in line; then both serve the new revision.
     playbook("reconcile.yml", extra_vars=dict(langgraph_deployments=entries("v1"), deployment=A,
-                                              langgraph_domain=DOMAIN))
+                                              langgraph_domain=DOMAIN, **EDGE_ON))
     for lb in LBS:
         request = urllib.request.Request(f"https://{lb}/runs/wait", headers={"Host": f"{A}.{DOMAIN}",
                                                                            "Content-Type": "application/json"},
@@ -285,3 +290,112 @@ def test_delete_removes_the_host_names():
     text = route_map()
     assert f"be_{A}" not in text and f"be_{B}" not in text
     assert get(url(f"{A}.{DOMAIN}") + "/ok")[0] == 404
+
+
+# --- a deployment served by host name only: no lb_port, no frontend of its own ----------------------------
+
+HOSTONLY = "hostonly-a"
+HOSTONLY_HOST = f"{HOSTONLY}.{DOMAIN}"
+HOSTONLY_PORT = 8350
+
+
+def hostonly(**extra):
+    entry = dict(name=HOSTONLY, image=IMAGE.format("v1"), type="development", migrate_command=["migrate"])
+    entry.update(extra)
+    return [entry]
+
+
+def through(lb, host, path="/ok", body=None):
+    """(status, text) of an HTTPS request to one load balancer for host (SNI and Host), with the fleet CA."""
+    context = ssl.create_default_context(cafile=STATE["ca"])
+    connection = http.client.HTTPSConnection(host, 443, timeout=60, context=context)
+    connection.sock = context.wrap_socket(socket.create_connection((lb, 443), timeout=20), server_hostname=host)
+    try:
+        connection.request("POST" if body else "GET", path, body=json.dumps(body) if body else None,
+                           headers={"Content-Type": "application/json"})
+        answer = connection.getresponse()
+        return answer.status, answer.read().decode()
+    finally:
+        connection.close()
+
+
+def lb_config(name):
+    """{lb: (its file of the deployment, or '' without one; the proxies HAProxy runs for it)}."""
+    script = (f"cat /etc/haproxy/conf.d/langgraph-{name}.cfg 2>/dev/null; echo ===; "
+              f"echo 'show stat -1 3 -1' | socat stdio /run/haproxy/admin.sock | cut -d, -f1,2 | grep '_{name},' || true")
+    found = ansible("langgraph_lb", "ansible.builtin.shell", script, become=True)
+    views = {}
+    for lb, r in found.items():
+        text, _, proxies = r["stdout"].partition("===")
+        views[lb] = (text.strip(), proxies.strip())
+    return views
+
+
+def plain_http(lb, port):
+    """Status of GET /ok on a load balancer's port, or the error of the connection."""
+    try:
+        with urllib.request.urlopen(f"http://{lb}:{port}/ok", timeout=20) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError as exc:  # urllib's URLError carries the connection's error as its reason
+        return type(getattr(exc, "reason", exc)).__name__
+
+
+def assert_served_by_host_name(version="v1"):
+    for lb in LBS:
+        status, text = through(lb, HOSTONLY_HOST, "/runs/wait", dict(assistant_id="agent", input={"message": "x"}))
+        assert status == 200 and json.loads(text)["version"] == version, (lb, status, text[-500:])
+
+
+def test_host_name_only_without_the_edge_is_refused_before_any_change():
+    before = (route_map("lb1"), route_map("lb2"), lb_config(HOSTONLY))
+    no_edge = dict(haproxy_edge_enabled=False)
+    result = run_deploy(HOSTONLY, hostonly(), check=False, **no_edge)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert (f"entry 1 ({HOSTONLY}): has no lb_port and the load balancers have no HTTPS edge "
+            "(haproxy_edge_enabled is off on lb1, lb2): set lb_port, or enable the edge") in output, output[-3000:]
+    result = run_deploy(HOSTONLY, hostonly(lb_port=HOSTONLY_PORT, hostname=f"named.{DOMAIN}"), check=False, **no_edge)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"has hostname named.{DOMAIN} but the load balancers have no HTTPS edge" in output, output[-3000:]
+    assert "Roll out LangGraph deployments" not in output  # refused by the first play, before any lock or change
+    assert (route_map("lb1"), route_map("lb2"), lb_config(HOSTONLY)) == before
+
+
+def test_host_name_only_is_served_through_both_lbs_and_its_port_comes_and_goes():
+    try:
+        run_deploy(HOSTONLY, hostonly())
+        for lb in ("lb1", "lb2"):
+            assert f"{HOSTONLY_HOST} be_{HOSTONLY}" in route_map(lb), lb
+        for lb, (text, proxies) in lb_config(HOSTONLY).items():
+            assert f"backend be_{HOSTONLY}" in text and "frontend" not in text and "bind" not in text, (lb, text)
+            assert f"be_{HOSTONLY},BACKEND" in proxies and f"fe_{HOSTONLY}" not in proxies, (lb, proxies)
+        assert_served_by_host_name()
+        sdk = get_sync_client(url=url(HOSTONLY_HOST), timeout=60, api_key=None)
+        assert sdk.runs.wait(sdk.threads.create()["thread_id"], "agent", input={"message": "hi"})["version"] == "v1"
+        status = playbook("status.yml", extra_vars=dict(langgraph_deployments=hostonly(), deployment=HOSTONLY,
+                                                        langgraph_domain=DOMAIN, **EDGE_ON))
+        text = status.stdout + status.stderr
+        assert f"{HOSTONLY} (development, lb port -, https://{HOSTONLY_HOST}): serving revision" in text, \
+            text[-3000:]
+
+        # A port of its own too: the frontend comes (one reload), the edge goes on serving.
+        run_deploy(HOSTONLY, hostonly(lb_port=HOSTONLY_PORT))
+        for lb, (text, proxies) in lb_config(HOSTONLY).items():
+            assert f"frontend fe_{HOSTONLY}" in text and f"fe_{HOSTONLY},FRONTEND" in proxies, (lb, text, proxies)
+        assert [plain_http(lb, HOSTONLY_PORT) for lb in LBS] == [200, 200]
+        assert_served_by_host_name()
+
+        # And back to the host name only: the frontend goes, the port is closed, the edge still serves.
+        run_deploy(HOSTONLY, hostonly())
+        for lb, (text, proxies) in lb_config(HOSTONLY).items():
+            assert "frontend" not in text and f"fe_{HOSTONLY}" not in proxies, (lb, text, proxies)
+        assert [plain_http(lb, HOSTONLY_PORT) for lb in LBS] == ["ConnectionRefusedError"] * 2
+        assert_served_by_host_name()
+    finally:
+        run_deploy(HOSTONLY, hostonly(), "delete.yml", check=False, purge=True)
+    for lb in ("lb1", "lb2"):
+        assert f"be_{HOSTONLY}" not in route_map(lb), lb
+    assert all(text == "" and proxies == "" for text, proxies in lb_config(HOSTONLY).values())

@@ -91,7 +91,8 @@ def test_fingerprint_follows_image_env_and_secret_names():
     ({'image': None, 'source': {'git': 'https://example.com/app.git'}}, ['source.ref is missing']),
     ({'image': None, 'source': 'app'}, ["source must be a mapping, not 'app'"]),
     ({'image': 'UPPER/Case:x'}, ['invalid image reference']),
-    ({'lb_port': None}, ['lb_port is missing']),
+    ({'lb_port': None}, ['has neither lb_port nor a host name: set lb_port (plain HTTP on a port of its own), or '
+                         'hostname (or langgraph_domain, for <name>.<domain>) to serve it on the HTTPS edge']),
     ({'lb_port': 70000}, ['lb_port must be a port from 1 to 65535']),
     ({'lb_port': 8404}, ['lb_port 8404 is taken by the HAProxy statistics page']),
     ({'hostname': 'Bot_1.example.com'}, ["hostname 'Bot_1.example.com' is not a valid DNS name"]),
@@ -162,6 +163,49 @@ def test_duplicate_host_names_and_a_bad_domain():
 
 def test_lb_port_not_needed_for_stores_only():
     assert parse(entry(lb_port=None), lb_port_required=False)[0]['lb_port'] is None
+
+
+NO_EDGE = "the load balancers have no HTTPS edge (haproxy_edge_enabled is off on lb2)"
+
+
+@pytest.mark.parametrize('over, context, lb_port, hostname', [
+    # Served by host name only, through the edge (lb_port optional with a host name).
+    ({'lb_port': None}, dict(domain='a.example'), None, 'support-bot.a.example'),
+    ({'lb_port': None, 'hostname': 'chat.example.org'}, {}, None, 'chat.example.org'),
+    ({'lb_port': None}, dict(domain='a.example', lb_without_edge=[], edge_required=True), None,
+     'support-bot.a.example'),
+    # Both: plain HTTP on its port and HTTPS by name.
+    ({}, dict(domain='a.example', lb_without_edge=[], edge_required=True), 8123, 'support-bot.a.example'),
+    # No edge on some load balancer: a host name from the domain is dropped, nothing routes it.
+    ({}, dict(domain='a.example', lb_without_edge=['lb2'], edge_required=True), 8123, None),
+    ({}, dict(domain='a.example', lb_without_edge=['lb2'], edge_required=False), 8123, None),
+    # Status and delete runs do not refuse what the edge cannot serve; an explicit name stays (delete removes it).
+    ({'hostname': 'chat.example.org'}, dict(lb_without_edge=['lb2'], edge_required=False), 8123, 'chat.example.org'),
+    ({'lb_port': None}, dict(domain='a.example', lb_without_edge=['lb2'], edge_required=False), None, None),
+    # Edge unknown (no lb_without_edge): nothing is dropped.
+    ({}, dict(domain='a.example', edge_required=True), 8123, 'support-bot.a.example'),
+])
+def test_lb_port_or_host_name(over, context, lb_port, hostname):
+    parsed = parse(entry(**over), **context)[0]
+    assert (parsed['lb_port'], parsed['hostname']) == (lb_port, hostname)
+
+
+@pytest.mark.parametrize('over, context, words', [
+    ({'lb_port': None}, dict(domain='a.example', lb_without_edge=['lb2'], edge_required=True),
+     'entry 1 (support-bot): has no lb_port and %s: set lb_port, or enable the edge' % NO_EDGE),
+    ({'lb_port': None, 'hostname': 'chat.example.org'}, dict(lb_without_edge=['lb2'], edge_required=True),
+     'entry 1 (support-bot): has no lb_port and %s: set lb_port, or enable the edge' % NO_EDGE),
+    ({'hostname': 'chat.example.org'}, dict(lb_without_edge=['lb2'], edge_required=True),
+     'entry 1 (support-bot): has hostname chat.example.org but %s: enable the edge, or remove hostname and serve it '
+     'on its lb_port' % NO_EDGE),
+    ({'lb_port': None}, dict(lb_without_edge=[], edge_required=True), 'has neither lb_port nor a host name'),
+    ({'lb_port': None}, dict(edge_required=False), 'has neither lb_port nor a host name'),
+])
+def test_what_the_edge_cannot_serve_is_refused(over, context, words):
+    with pytest.raises(DeploymentError) as caught:
+        parse(entry(**over), **context)
+    assert words in str(caught.value)
+    assert 'has 1 problem; nothing was changed' in str(caught.value)
 
 
 def test_image_not_needed_to_scale_or_delete():

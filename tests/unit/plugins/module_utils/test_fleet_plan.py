@@ -519,3 +519,41 @@ def test_a_rollback_to_a_revision_before_tracing_runs_with_today_s_tracing_setti
     # Back on a revision made with today's settings, the rollback is that revision itself.
     assert fp.rollback_revision(today, revision(2, today, 'superseded'), [revision(4, today)]) == \
         (revision(2, today, 'superseded'), False)
+
+
+# --- a deployment served by host name only (no lb_port): a backend without frontend --------------
+
+def host_only(**over):
+    return deployments(dict(dict(name='bot', min_replicas=2, lb_port=None, hostname='bot.example.org'), **over))
+
+
+def test_host_name_only_gets_a_backend_without_port():
+    plan = run('deploy', host_only(), [app('app1'), app('app2')])
+    backend_entry = plan['waves'][0]['lb'][0]
+    assert backend_entry['bind_port'] is None and backend_entry['state'] == 'present'
+    assert len(backend_entry['servers']) == 2
+
+
+@pytest.mark.parametrize('lb_port, frontend, bind_port, kind', [
+    (None, False, None, 'unchanged'),    # host name only, in shape
+    (None, True, 8100, 'repair'),        # lb_port dropped: the frontend must go
+    (8100, False, None, 'repair'),       # lb_port given (back): the frontend must come
+    (8100, True, 8100, 'unchanged'),
+    (8101, True, 8100, 'repair'),        # another port
+])
+def test_frontend_follows_lb_port(lb_port, frontend, bind_port, kind):
+    ds = host_only(lb_port=lb_port)
+    apps, lbs, ctl = in_place_fleet(ds[0])
+    lbs[0]['backends']['bot'].update(frontend=frontend, bind_port=bind_port)
+    plan = run('deploy', ds, apps, lbs, ctl)
+    assert plan['deployments']['bot']['kind'] == kind
+    if kind == 'repair':
+        assert plan['waves'][0]['start'] == {} and plan['waves'][0]['lb'][0]['bind_port'] == lb_port
+
+
+def test_delete_of_a_host_name_only_deployment():
+    ds = host_only()
+    apps, lbs, ctl = in_place_fleet(ds[0])
+    lbs[0]['backends']['bot'].update(frontend=False, bind_port=None)
+    plan = run('delete', ds, apps, lbs, ctl)
+    assert plan['waves'][0]['lb'] == [dict(deployment='bot', state='absent', bind_port=None, servers=[], purge=True)]

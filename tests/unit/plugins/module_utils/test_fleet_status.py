@@ -117,3 +117,20 @@ def test_status_shows_the_host_name_and_each_load_balancers_certificates():
     assert data['deployments'][0]['hostname'] == 'bot.agents.example.com'
     assert data['edge_certificates'] == [dict(load_balancer='lb1', certificates=certs),
                                          dict(load_balancer='lb2', certificates=[])]
+
+
+@pytest.mark.parametrize('over, words', [
+    (dict(lb_port=8100), 'lb port 8100'),
+    (dict(lb_port=8100, hostname='bot.example.org'), 'lb port 8100, https://bot.example.org'),
+    (dict(lb_port=None, hostname='bot.example.org'), 'lb port -, https://bot.example.org'),
+])
+def test_addresses_text(over, words):
+    from ansible_collections.selfhost.langgraph.plugins.module_utils.fleet_status import addresses_text
+    assert addresses_text(dict(name='bot', **over)) == words
+
+
+def test_status_of_a_deployment_served_by_host_name_only():
+    d = dict(deployments(dict(name='bot'))[0], lb_port=None, hostname='bot.agents.example.com')
+    control = dict(deployments={'bot': dict(revisions=[revision(3, d)], serving=3)})
+    text = '\n'.join(status_lines([d], [app('app1')], [lb(backends={})], control))
+    assert 'bot (production, lb port -, https://bot.agents.example.com): serving revision 3' in text

@@ -22,6 +22,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_backend
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import (
     HAProxyError,
     bound_ports,
+    has_frontend,
     parse_servers,
     render,
 )
@@ -59,6 +60,7 @@ class FakeAPI(object):
     def __init__(self, clock, backends):
         self.clock = clock
         self.backends = dict((d, dict((s['name'], dict(s)) for s in servers)) for d, servers in backends.items())
+        self.frontends = set(self.backends)  # deployments with a frontend of their own
         self.pid = '1'
         self.busy_until = {}   # (deployment, server): time its last session ends
         self.idle_until = {}   # (deployment, server): time its idle connections close
@@ -97,7 +99,7 @@ class FakeAPI(object):
         for d, servers in self.backends.items():
             for s in servers.values():
                 self._refresh(d, s)
-            views[d] = dict(frontend=True, backend=True, queue=0,
+            views[d] = dict(frontend=d in self.frontends, backend=True, queue=0,
                             servers=dict((n, dict(s)) for n, s in servers.items()))
         return views
 
@@ -148,10 +150,14 @@ class FakeAPI(object):
     def load_files(self, config_dir):
         """What a new worker serves: the files' backends and servers, sessions gone to the old worker."""
         self.backends = {}
+        self.frontends = set()
         for base in sorted(os.listdir(config_dir)):
             if base.startswith('langgraph-') and base.endswith('.cfg'):
                 with open(os.path.join(config_dir, base)) as f:
-                    servers = parse_servers(f.read())
+                    text = f.read()
+                servers = parse_servers(text)
+                if has_frontend(text):
+                    self.frontends.add(base[len('langgraph-'):-4])
                 status = dict(ready='UP', drain='DRAIN', maint='MAINT')
                 self.backends[base[len('langgraph-'):-4]] = dict(
                     (s['name'], live(s['name'], status[s['state']], 0 if s['state'] == 'drain' else 1,
@@ -335,6 +341,31 @@ def test_reload_keeps_live_servers_then_changes_them_at_run_time(tmp_path):
         ('set_state', 'app', 'r', 'drain'), ('set_state', 'app', 'r', 'maint'), ('del', 'app', 'r')]
     assert s.file_servers('app') == [('d', 'ready'), ('m', 'maint'), ('n', 'ready')]
     assert bound_ports((s.dir / 'langgraph-app.cfg').read_text()) == set([8102])
+
+
+def test_dropping_the_port_removes_the_frontend_with_one_reload_and_keeps_the_servers(tmp_path):
+    s = Setup(tmp_path, {'app': [live('a')]}, {'app': (8101, [want('a')])})
+    s.run([entry('app', None, want('a'))], wait_healthy=True)
+    text = (s.dir / 'langgraph-app.cfg').read_text()
+    assert len(s.runner.reloads()) == 1 and s.executor.failed == {}
+    assert not has_frontend(text) and bound_ports(text) == set() and s.file_servers('app') == [('a', 'ready')]
+    assert s.calls('add', 'set_state', 'del') == []  # the reload kept the server: nothing at run time
+    assert s.api.fleet()['app']['frontend'] is False
+    # In shape: nothing to do; then the port back: the frontend comes back with one reload.
+    s.run([entry('app', None, want('a'))], wait_healthy=True)
+    assert len(s.runner.reloads()) == 1
+    s.run([entry('app', 8102, want('a'))], wait_healthy=True)
+    assert len(s.runner.reloads()) == 2 and s.api.fleet()['app']['frontend'] is True
+    assert bound_ports((s.dir / 'langgraph-app.cfg').read_text()) == set([8102])
+
+
+def test_unlisted_backend_without_frontend_keeps_its_servers_through_a_reload(tmp_path):
+    s = Setup(tmp_path, {'edge': [live('e1'), live('e2')]}, {'edge': (None, [want('e1')])})
+    s.api.frontends.discard('edge')
+    s.run([entry('app', 8101, want('a'))], wait_healthy=True)
+    assert s.file_servers('edge') == [('e1', 'ready'), ('e2', 'ready')]
+    assert not has_frontend((s.dir / 'langgraph-edge.cfg').read_text())
+    assert s.executor.failed == {}
 
 
 def test_a_reload_for_one_deployment_keeps_the_others_and_they_are_planned_again(tmp_path):

@@ -53,6 +53,12 @@ def file_of(*servers, **kw):
     return render('app', kw.get('port', 8101), '*', kw.get('health', '/ok'), list(servers))
 
 
+def file_for(servers):
+    """The file of the servers; a server with port None stands for a file without frontend."""
+    port = None if any(s['port'] is None for s in servers) else 8101
+    return file_of(*[dict(s, port=s['port'] or 8000) for s in servers], port=port)
+
+
 def steps(p):
     return [(s['action'], s['server']['name']) for s in p.steps]
 
@@ -86,6 +92,16 @@ CASES = [
      entry([want('a')]), view(live('a')), None, True, [('a', 'ready')], [], [('a', 'ready')]),
     ('servers omitted: kept as they are, the file follows the runtime',
      entry(None), view(live('a'), live('b')), [want('a')], False, None, [], [('a', 'ready'), ('b', 'ready')]),
+    ('new deployment served by host name only: a backend without frontend, one reload',
+     entry([want('a')], bind_port=None), NONE, None, True, [], [('add', 'a')], [('a', 'ready')]),
+    ('host name only and in shape: nothing to do',
+     entry([want('a')], bind_port=None), view(live('a'), frontend=False), [want('a', port=None)], False, None, [],
+     [('a', 'ready')]),
+    ('lb_port dropped: the frontend goes with one reload, the servers stay',
+     entry([want('a')], bind_port=None), view(live('a')), [want('a')], True, [('a', 'ready')], [], [('a', 'ready')]),
+    ('lb_port given back: the frontend comes back with one reload',
+     entry([want('a')]), view(live('a'), frontend=False), [want('a', port=None)], True, [('a', 'ready')], [],
+     [('a', 'ready')]),
     ('purge removes the unlisted',
      entry([want('b')], purge=True), view(live('a'), live('b')), [want('a'), want('b')],
      False, None, [('remove', 'a')], [('b', 'ready')]),
@@ -95,7 +111,7 @@ CASES = [
 @pytest.mark.parametrize('case, e, observed, in_file, reload, before_reload, expected, after',
                          CASES, ids=[c[0] for c in CASES])
 def test_plan_backend(case, e, observed, in_file, reload, before_reload, expected, after):
-    old_text = None if in_file is None else file_of(*in_file)
+    old_text = None if in_file is None else file_for(in_file)
     p = plan_backend(e, observed, old_text, PATH)
     assert p.reload == reload
     assert servers_of(p.reload_text) == before_reload
@@ -104,7 +120,7 @@ def test_plan_backend(case, e, observed, in_file, reload, before_reload, expecte
     assert p.changed == bool(reload or expected or p.final_text != old_text)
     if reload:
         assert [s['name'] for s in p.carried] == [n for n, _s in before_reload]
-        assert bound_ports(p.reload_text) == set([e['bind_port']])
+        assert bound_ports(p.reload_text) == set([e['bind_port']] if e['bind_port'] else [])
 
 
 @pytest.mark.parametrize('observed, in_file, reload, words', [
@@ -139,7 +155,9 @@ def test_describe(e, observed, in_file, words):
 
 
 def test_loaded_view_is_what_a_new_worker_shows():
+    assert loaded_view([], frontend=False)['frontend'] is False
     v = loaded_view([want('a'), want('d', 'drain'), want('m', 'maint')])
+    assert v['frontend'] is True
     assert [(n, s['status'], s['weight']) for n, s in sorted(v['servers'].items())] == \
         [('a', 'UP', 1), ('d', 'DRAIN', 0), ('m', 'MAINT', 1)]
 
@@ -176,6 +194,10 @@ def text(name, port):
      {D + 'langgraph-one.cfg': text('one', 8101), D + 'langgraph-two.cfg': text('two', 8102)}, {}),
     ('an absent deployment frees its port for a new one', [dep('old', None, 'absent'), dep('new', 8101)],
      {D + 'langgraph-old.cfg': text('old', 8101)}, {}),
+    ('no port of its own (host name only): nothing to clash with', [dep('new', None), dep('other', None)],
+     {D + 'langgraph-old.cfg': text('old', 8101)}, {}),
+    ('a deployment that drops its port frees it for another', [dep('old', None), dep('new', 8101)],
+     {D + 'langgraph-old.cfg': text('old', 8101)}, {}),
     ('skipped (not listed) deployments keep their ports', [dep('new', 8101)],
      {D + 'langgraph-skipped.cfg': text('skipped', 8101)},
      {'new': 'bind_port 8101 of new is already bound in %slanggraph-skipped.cfg: choose a free port for the '
@@ -189,7 +211,7 @@ def test_port_problems(case, entries, files, problems):
 
 @pytest.mark.parametrize('entries, skip, message', [
     ([dict(deployment='Bad_Name', bind_port=8101)], (), r'backends\[0\] \(Bad_Name\): invalid deployment name'),
-    ([dict(deployment='app', bind_port=None)], (), r'backends\[0\] \(app\): bind_port must be a TCP port'),
+    ([dict(deployment='app', bind_port=0)], (), r'backends\[0\] \(app\): bind_port must be a TCP port'),
     ([dict(deployment='app', bind_port=8101), dict(deployment='app', state='absent')], (),
      r'backends\[1\] \(app\): deployment app is listed twice \(also backends\[0\]\)'),
     ([dict(deployment='one', bind_port=8101), dict(deployment='two', bind_port=8101)], (),
@@ -204,6 +226,12 @@ def test_port_problems(case, entries, files, problems):
 def test_validate_backends_rejects(entries, skip, message):
     with pytest.raises(HAProxyError, match=message):
         validate_backends(entries, skip)
+
+
+def test_validate_backends_without_ports():
+    result = validate_backends([dict(deployment='one'), dict(deployment='two', bind_port=None),
+                                dict(deployment='three', bind_port=8101)])
+    assert [e['bind_port'] for e in result] == [None, None, 8101]
 
 
 def test_validate_backends_normalises_and_drops_skipped():

@@ -10,6 +10,7 @@ from ansible_collections.selfhost.langgraph.plugins.module_utils.errors import S
 from ansible_collections.selfhost.langgraph.plugins.module_utils.haproxy_config import (
     HAProxyError,
     bound_ports,
+    has_frontend,
     parse_servers,
     parse_settings,
     render,
@@ -86,7 +87,7 @@ def test_validate_servers_rejects(servers, message):
     (('postgres', 8101, '*', '/ok', [], 'present'), StoreError, 'reserved'),
     (('app', 0, '*', '/ok', [], 'present'), HAProxyError, 'bind_port must be a TCP port'),
     (('app', 70000, '*', '/ok', [], 'present'), HAProxyError, 'bind_port must be a TCP port'),
-    (('app', None, '*', '/ok', [], 'present'), HAProxyError, 'bind_port must be a TCP port'),
+    (('app', True, '*', '/ok', [], 'present'), HAProxyError, 'bind_port must be a TCP port'),
     (('app', 8101, 'localhost', '/ok', [], 'present'), HAProxyError, 'bind_address'),
     (('app', 8101, '*', 'ok', [], 'present'), HAProxyError, 'health_path'),
     (('app', 8101, '*', '/ok now', [], 'present'), HAProxyError, 'health_path'),
@@ -101,6 +102,20 @@ def test_validate_inputs_absent_needs_no_port():
     assert validate_inputs('app', None, '*', '/ok', None, 'absent') == []
 
 
+def test_no_port_no_frontend():
+    # Served by host name only, through the HTTPS edge: a backend and no frontend of its own.
+    assert validate_inputs('app', None, '*', '/ok', [srv()], 'present') == [srv()]
+    text = render('app', None, '*', '/ok', [srv('a')])
+    assert 'frontend' not in text and 'bind' not in text
+    assert 'backend be_app\n    balance leastconn\n    option httpchk GET /ok\n' in text
+    assert parse_servers(text) == [srv('a')]
+    assert bound_ports(text) == set()
+    assert (has_frontend(text), has_frontend(render('app', 8101, '*', '/ok', [])), has_frontend(None)) == \
+        (False, True, False)
+    # Adding or removing the frontend is a change only a reload makes.
+    assert static_part(text) != static_part(render('app', 8101, '*', '/ok', [srv('a')]))
+
+
 @pytest.mark.parametrize('text, settings', [
     (render('app', 8101, '*', '/ok?check_db=1', []),
      dict(bind_address='*', bind_port=8101, health_path='/ok?check_db=1')),
@@ -108,6 +123,7 @@ def test_validate_inputs_absent_needs_no_port():
     ('frontend x\n    bind :9000\n', dict(bind_address='*', bind_port=9000, health_path=None)),
     (None, dict(bind_address=None, bind_port=None, health_path=None)),
     ('# nothing here\n', dict(bind_address=None, bind_port=None, health_path=None)),
+    (render('app', None, '*', '/ok', [srv()]), dict(bind_address=None, bind_port=None, health_path='/ok')),
 ])
 def test_parse_settings(text, settings):
     assert parse_settings(text) == settings
