@@ -162,7 +162,9 @@ def parse_show_map(text):
 
 
 def routes_of(deployments, action):
-    """haproxy_edge routes of a run's validated deployments: those with a host name, absent on delete."""
-    state = 'absent' if action == 'delete' else 'present'
-    return [dict(deployment=d['name'], hostname=d['hostname'] if state == 'present' else None, state=state)
+    """haproxy_edge routes of a run's validated deployments: those with a host name present; on delete every
+    deployment absent, host name or not, since a route made while it had one must go with it."""
+    if action == 'delete':
+        return [dict(deployment=d['name'], hostname=None, state='absent') for d in deployments or []]
+    return [dict(deployment=d['name'], hostname=d['hostname'], state='present')
             for d in deployments or [] if d.get('hostname')]

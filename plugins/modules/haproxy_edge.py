@@ -18,6 +18,8 @@ description:
     and in the file (so that a reload or restart keeps it). A present deployment gets its host name and loses
     any other; an absent one loses its host names. Other deployments' host names are left alone.
   - A host name already routed to a deployment the call does not list is refused, and nothing changes.
+  - Where HAProxy does not load the map (the edge is off), present routes are refused; absent ones are
+    taken out of the map file alone, so that turning the edge on again does not bring them back.
   - Holds the load balancer's lock (as haproxy_backends does) from the first read to the file written.
 author:
   - selfhost.langgraph maintainers (@selfhost)
@@ -93,6 +95,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.langgraph.plugins.module_utils.edge import (
+    parse_map,
     parse_show_map,
     plan_routes,
     render_map,
@@ -116,11 +119,10 @@ def read(path):
 
 
 def loaded_map(api, path):
-    """{host: backend} HAProxy serves, or raises when its configuration has no such map."""
+    """{host: backend} HAProxy serves, or None when its configuration has no such map (the edge is off)."""
     answer = api.execute('show map %s' % path)
     if 'Unknown map identifier' in answer or 'Missing map identifier' in answer:
-        raise HAProxyError('HAProxy does not load the map %s: turn on the HTTPS edge of the haproxy role '
-                           '(haproxy_edge_enabled: true) and run playbooks/site.yml on the load balancers' % path)
+        return None
     return parse_show_map(answer)
 
 
@@ -133,10 +135,21 @@ def run(module, api):
         api.ping()
         current = loaded_map(api, p['map_file'])
         file_text = read(p['map_file'])
+        edge_off = current is None
+        if edge_off:
+            if any(r['state'] == 'present' for r in routes):
+                raise HAProxyError('HAProxy does not load the map %s: turn on the HTTPS edge of the haproxy role '
+                                   '(haproxy_edge_enabled: true) and run playbooks/site.yml on the load balancers'
+                                   % p['map_file'])
+            if file_text is None:
+                return dict(changed=False, routes={}, steps=[])
+            # Nothing routes by host name here now, but a delete still takes its deployments out of the map
+            # kept from when the edge was on, so that turning the edge on again cannot bring them back.
+            current = parse_map(file_text)
         wanted, steps = plan_routes(current, routes)
         new_text = render_map(wanted)
-        commands = [runtime_command(p['map_file'], s) for s in steps]
-        changed = bool(steps) or new_text != file_text
+        commands = [] if edge_off else [runtime_command(p['map_file'], s) for s in steps]
+        changed = bool(commands) or new_text != file_text
         if not module.check_mode and changed:
             for command in commands:
                 api.change(command)

@@ -284,11 +284,14 @@ def test_with_lb1_down_lb2_serves_and_a_roll_out_completes():
             assert json.loads(answer.read())["version"] == "v1", lb
 
 
-def test_delete_removes_the_host_names():
-    delete_both()
+def test_delete_removes_the_host_names_whatever_the_inventory_says_of_the_edge():
+    # An inventory that says the edge is off must not leave a deleted deployment's host names routed.
+    for name in (A, B):
+        run_deploy(name, entries(), "delete.yml", purge=True, haproxy_edge_enabled=False)
     STATE["deleted"] = True
-    text = route_map()
-    assert f"be_{A}" not in text and f"be_{B}" not in text
+    for lb in ("lb1", "lb2"):
+        text = route_map(lb)
+        assert f"be_{A}" not in text and f"be_{B}" not in text, (lb, text)
     assert get(url(f"{A}.{DOMAIN}") + "/ok")[0] == 404
 
 

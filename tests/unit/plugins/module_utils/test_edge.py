@@ -139,5 +139,6 @@ def test_runtime_commands():
 def test_routes_of():
     deployments = [dict(name='aaa', hostname='a.x.com'), dict(name='bbb', hostname=None)]
     assert routes_of(deployments, 'deploy') == [present('aaa', 'a.x.com')]
-    assert routes_of(deployments, 'delete') == [dict(deployment='aaa', hostname=None, state='absent')]
+    assert routes_of(deployments, 'delete') == [dict(deployment='aaa', hostname=None, state='absent'),
+                                                dict(deployment='bbb', hostname=None, state='absent')]
     assert routes_of([], 'deploy') == []
