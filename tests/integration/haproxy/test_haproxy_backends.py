@@ -246,7 +246,7 @@ def test_info_counts_the_sessions_old_workers_still_serve_after_a_reload(lab, fl
      'deployment it-hb-bad is listed twice'),
     (dict(backends=[dict(deployment='it-hb-bad', bind_port=18449), dict(deployment='it-hb-bad2', bind_port=18449)]),
      'bind_port 18449 is also the port of it-hb-bad'),
-    (dict(backends=[dict(deployment='it-hb-bad')]), 'bind_port must be a TCP port'),
+    (dict(backends=[dict(deployment='it-hb-bad', bind_port=0)]), 'bind_port must be a TCP port'),
     (dict(backends=[dict(deployment='it-hb-bad', bind_port=18449)], socket='/run/haproxy/none.sock'),
      'cannot talk to the HAProxy runtime API at /run/haproxy/none.sock'),
 ])
