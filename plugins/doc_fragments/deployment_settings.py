@@ -7,7 +7,8 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    """Fleet-wide settings that shape every deployment's revision: validate_deployments and fleet_plan take both."""
+    """Fleet-wide settings that shape every deployment's revision and where it is served: validate_deployments and
+    fleet_plan take them all."""
 
     DOCUMENTATION = r'''
 options:
@@ -23,4 +24,16 @@ options:
         deployment its C(LANGSMITH_*), C(LANGCHAIN_*) and C(LANGGRAPH_CLOUD_LICENSE_KEY) variables (docs/tracing.md).
         Tracing on without an API key is refused. Keep the keys in Ansible Vault.
     type: dict
+  domain:
+    description: C(langgraph_domain); an entry without C(hostname) is served as C(<name>.<domain>) on the HTTPS edge.
+    type: str
+    default: ""
+  lb_without_edge:
+    description:
+      - The load balancers without the HTTPS edge (their C(haproxy_edge_enabled) is off); omit when unknown.
+      - When a run puts deployments on the load balancers (not V(status), V(delete) or V(stores)), an entry without
+        C(lb_port), or with C(hostname), is refused while any is listed, before anything changes. An entry's
+        host name derived from O(domain) is dropped while any is listed (nothing routes it).
+    type: list
+    elements: str
 '''

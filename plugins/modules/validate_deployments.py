@@ -64,18 +64,6 @@ options:
     description: Name of the control database (a deployment may not be named like it).
     type: str
     default: langgraph_control
-  domain:
-    description: C(langgraph_domain); an entry without C(hostname) is served as C(<name>.<domain>) on the HTTPS edge.
-    type: str
-    default: ""
-  lb_without_edge:
-    description:
-      - The load balancers without the HTTPS edge (their C(haproxy_edge_enabled) is off); omit when unknown.
-      - When a run puts deployments on the load balancers (not V(status), V(delete) or V(stores)), an entry without
-        C(lb_port), or with C(hostname), is refused while any is listed, before anything changes. An entry's
-        host name derived from O(domain) is dropped while any is listed (nothing routes it).
-    type: list
-    elements: str
   autoscale_defaults:
     description: The fleet's values of target_concurrency, jobs_per_container, autoscale_queue,
       autoscale_tolerance and scale_down_delay, which entries inherit.
